@@ -1,0 +1,100 @@
+"""``create_app(config)``: the aiohttp application with every enabled plugin's routes and pages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from propmubi.config import Config
+from propmubi.context import open_services
+from propmubi.errors import Forbidden, Unauthorized
+from propmubi.plugins import PluginSet, load_plugins
+from propmubi.types import ConsolePage
+from propmubi.web.appkeys import CONFIG, OPENAPI, PLUGINS, ROUTE_SPECS, SERVICES
+from propmubi.web.middlewares import build_middlewares
+from propmubi.web.openapi import build_openapi
+from propmubi.web.ratelimit import RateLimiter
+from propmubi.web.routing import RouteSpec, mount
+
+__all__ = ["API_PREFIX", "CONSOLE_PREFIX", "CONSOLE_USER", "create_app"]
+
+API_PREFIX = "/api/v1"
+CONSOLE_PREFIX = "/console"
+#: Request key where the console session middleware puts the signed-in staff member,
+#: a mapping with at least ``roles`` (a collection of role names).
+CONSOLE_USER = "propmubi.console_user"
+CORE_TEMPLATES = Path(__file__).parent / "templates"
+_LIMITER: web.AppKey[RateLimiter] = web.AppKey("propmubi_rate_limiter")
+
+
+def _template_loader(plugins: PluginSet) -> jinja2.BaseLoader:
+    folders: list[Path] = []
+    for _, dirs in plugins.call("propmubi_template_dirs"):
+        folders += [Path(d) for d in dirs]
+    core = jinja2.FileSystemLoader(str(CORE_TEMPLATES))
+    # Plugins may override a core template by name and still extend it as "default:<name>".
+    return jinja2.ChoiceLoader([
+        jinja2.FileSystemLoader([str(f) for f in folders]),
+        core,
+        jinja2.PrefixLoader({"default": core}, delimiter=":"),
+    ])
+
+
+def _console_handler(page: ConsolePage) -> Callable[[web.Request], Awaitable[Any]]:
+    async def guarded(request: web.Request) -> Any:
+        user = request.get(CONSOLE_USER)
+        if user is None:
+            raise Unauthorized("sign in to the console first")
+        roles = set(user.get("roles", ()))
+        if page.role not in roles and "admin" not in roles:
+            raise Forbidden(f"this page needs the {page.role} role")
+        return await page.handler(request)
+
+    guarded.__name__ = page.name
+    return guarded
+
+
+def create_app(config: Config, plugins: PluginSet | None = None) -> web.Application:
+    """Build the application; pools open on startup and close on cleanup.
+
+    :param config: the validated configuration.
+    :param plugins: an already loaded plugin set (tests pass one); loaded from ``config`` if None.
+    """
+    plugins = plugins if plugins is not None else load_plugins(config)
+    extra_middlewares = [m for _, ms in plugins.call("propmubi_middlewares", config=config)
+                         for m in ms]
+    app = web.Application(
+        client_max_size=config.http.max_body_bytes,
+        middlewares=build_middlewares(config, lambda: app.get(_LIMITER), extra_middlewares),
+        handler_args={"access_log": None},
+    )
+    app[CONFIG] = config
+    app[PLUGINS] = plugins
+
+    specs: list[RouteSpec] = []
+    for _, routes in plugins.call("propmubi_http_routes", config=config):
+        specs += mount(app, routes)
+    for _, routes in plugins.call("propmubi_api_routes", config=config):
+        specs += mount(app, routes, API_PREFIX)
+    pages = [page for _, ps in plugins.call("propmubi_console_pages") for page in ps]
+    for page in pages:
+        app.router.add_route(page.method, CONSOLE_PREFIX + page.path, _console_handler(page),
+                             name=page.name)
+    app[ROUTE_SPECS] = specs
+    app[OPENAPI] = build_openapi(specs)
+    aiohttp_jinja2.setup(app, loader=_template_loader(plugins), autoescape=True,
+                         context_processors=[])
+
+    async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with open_services(config, plugins) as services:
+            app[SERVICES] = services
+            app[_LIMITER] = RateLimiter(services.redis, services.keys)
+            yield
+
+    app.cleanup_ctx.append(services_ctx)
+    return app

@@ -1,0 +1,128 @@
+"""The core's own endpoints, registered through the plugin manager like any plugin:
+``/health``, ``/ready``, ``/metrics`` and ``/api/v1/openapi.json``."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import attrs
+from aiohttp import web
+
+from propmubi import __version__, hookimpl, migrate
+from propmubi.config import Config
+from propmubi.observability import render_metrics
+from propmubi.types import PluginInfo
+from propmubi.web.appkeys import OPENAPI, PLUGINS, SERVICES
+from propmubi.web.routing import Routes, json_response
+
+CORE_MIGRATIONS = Path(__file__).parent / "migrations"
+READY_CHECK_TIMEOUT = 2.0
+
+
+@attrs.frozen
+class Health:
+    """The process is up."""
+
+    status: str
+    version: str
+
+
+@attrs.frozen
+class Check:
+    """One dependency's state."""
+
+    ok: bool
+    detail: str = ""
+
+
+@attrs.frozen
+class Readiness:
+    """Whether this process can serve traffic, and why not."""
+
+    status: str
+    checks: dict[str, Check]
+
+
+@hookimpl
+def propmubi_plugin_info() -> PluginInfo:
+    return PluginInfo(name="core", version=__version__, description="health, readiness, metrics")
+
+
+@hookimpl
+def propmubi_migrations() -> Path:
+    return CORE_MIGRATIONS
+
+
+async def _check(name: str, probe: Any) -> tuple[str, Check]:
+    try:
+        async with asyncio.timeout(READY_CHECK_TIMEOUT):
+            detail = await probe()
+        return name, Check(ok=not detail, detail=detail or "")
+    except TimeoutError:
+        return name, Check(ok=False, detail=f"no answer within {READY_CHECK_TIMEOUT:g}s")
+    except Exception as exc:  # any failure of a dependency means "not ready", with the reason
+        return name, Check(ok=False, detail=f"{type(exc).__name__}: {exc}".strip())
+
+
+@hookimpl
+def propmubi_http_routes(config: Config) -> Routes:
+    routes = Routes(tags=["operations"])
+
+    @routes.get("/health", response=Health, rate_limit=False)
+    async def health(request: web.Request) -> Health:
+        """Liveness: the process answers."""
+        return Health(status="ok", version=__version__)
+
+    @routes.get("/ready", response=Readiness, rate_limit=False, errors=[503])
+    async def ready(request: web.Request) -> web.Response:
+        """Readiness: PostgreSQL and Redis answer and the schema is current."""
+        services = request.app[SERVICES]
+
+        async def database() -> str:
+            await services.db.fetchval("SELECT 1")
+            return ""
+
+        async def redis() -> str:
+            await services.redis.ping()
+            return ""
+
+        async def migrations() -> str:
+            state = await migrate.pending(services.db, request.app[PLUGINS])
+            parts = []
+            if state.pending:
+                parts.append(f"{len(state.pending)} pending: "
+                             + ", ".join(m.label for m in state.pending[:5])
+                             + "; run `propmubi migrate up`")
+            if state.changed:
+                parts.append("changed after applying: "
+                             + ", ".join(m.label for m in state.changed[:5]))
+            return "; ".join(parts)
+
+        results = await asyncio.gather(_check("database", database), _check("redis", redis),
+                                       _check("migrations", migrations))
+        checks = dict(results)
+        ok = all(c.ok for c in checks.values())
+        return json_response(Readiness(status="ok" if ok else "unavailable", checks=checks),
+                             status=200 if ok else 503)
+
+    @routes.get("/metrics", rate_limit=False, content_type="text/plain")
+    async def metrics(request: web.Request) -> web.Response:
+        """Prometheus metrics of this process."""
+        return web.Response(body=render_metrics(),
+                            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+    return routes
+
+
+@hookimpl
+def propmubi_api_routes(config: Config) -> Routes:
+    routes = Routes(tags=["meta"])
+
+    @routes.get("/openapi.json", rate_limit=False)
+    async def openapi(request: web.Request) -> web.Response:
+        """This API's OpenAPI 3.1 document."""
+        return json_response(request.app[OPENAPI])
+
+    return routes

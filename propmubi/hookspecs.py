@@ -1,0 +1,246 @@
+"""Every hook a Propmubi plugin may implement.
+
+A plugin is a module (or object) with functions named after these specs and marked with
+``propmubi.hookimpl``. Hooks **register; they don't act**: they return data, callables or
+awaitables, and the core awaits whatever I/O they hand back. The core calls each hook plugin by
+plugin in dependency order (a plugin after everything it ``requires``), so results can be traced
+to the plugin that gave them.
+
+Hooks are grouped by the stage of the process lifecycle in which the core calls them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from propmubi import PROJECT_NAME
+
+if TYPE_CHECKING:
+    from propmubi.config import Config
+    from propmubi.context import Services
+    from propmubi.types import CliCommand, ConsolePage, Job, PluginInfo
+    from propmubi.web.routing import Routes
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+# -------------------------------------------------------------------------------------------------
+# Registration: called when the plugin manager loads, before anything else.
+# -------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def propmubi_plugin_info() -> PluginInfo:
+    """Say who the plugin is and which plugins it needs.
+
+    Every plugin must implement this hook.
+
+    :returns: a :class:`propmubi.types.PluginInfo`; ``requires`` lists plugin names that must be
+        enabled too. A missing or cyclic requirement stops the process at start with a message
+        naming the plugins.
+    """
+
+
+@hookspec
+def propmubi_settings_class() -> type | None:
+    """Give the attrs class that validates the plugin's ``[plugins.<name>]`` table.
+
+    :returns: an attrs class whose fields all have defaults, or None when the plugin has no
+        settings. A bad value fails at start naming ``plugins.<name>.<key>``.
+    """
+
+
+@hookspec
+def propmubi_cli_commands() -> list[CliCommand]:
+    """Add ``propmubi`` sub-commands.
+
+    :returns: a list of :class:`propmubi.types.CliCommand`; names must not clash with the core's
+        or another plugin's.
+    """
+
+
+# -------------------------------------------------------------------------------------------------
+# Schema: called by ``propmubi migrate`` and by the readiness check.
+# -------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def propmubi_migrations() -> Path | None:
+    """Point to the plugin's migrations folder.
+
+    The folder holds ``NNNN_<what>.sql`` files (and optional ``NNNN_<what>.down.sql``), applied in
+    version order, each in its own transaction, after the core's and after those of every plugin
+    this one requires.
+
+    :returns: the folder, or None when the plugin has no tables.
+    """
+
+
+# -------------------------------------------------------------------------------------------------
+# Web: called once by ``create_app``.
+# -------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def propmubi_api_routes(config: Config) -> Routes | None:
+    """Declare the plugin's JSON API.
+
+    :param config: the validated configuration.
+    :returns: a :class:`propmubi.web.routing.Routes` table; its paths are mounted under
+        ``/api/v1``, and its declarations feed the OpenAPI document.
+    """
+
+
+@hookspec
+def propmubi_http_routes(config: Config) -> Routes | None:
+    """Declare routes mounted at the site root (outside ``/api/v1``), such as ``/health``.
+
+    Meant for operational endpoints; domain APIs belong in :func:`propmubi_api_routes`.
+
+    :param config: the validated configuration.
+    :returns: a :class:`propmubi.web.routing.Routes` table, or None.
+    """
+
+
+@hookspec
+def propmubi_middlewares(config: Config) -> list[Callable[..., Awaitable[Any]]]:
+    """Add aiohttp middlewares (authentication, say).
+
+    They run inside the core's edge middleware (so errors they raise become problem+json and
+    are logged with the request id) and before rate limiting and the route timeout (so an
+    authentication middleware can set ``request[propmubi.web.ratelimit.SUBJECT]`` for
+    per-subject limits).
+
+    :param config: the validated configuration.
+    :returns: a list of ``@web.middleware`` functions, applied in the order given.
+    """
+
+
+@hookspec
+def propmubi_console_pages() -> list[ConsolePage]:
+    """Contribute staff console pages and their navigation entries.
+
+    :returns: a list of :class:`propmubi.types.ConsolePage`; paths are mounted under ``/console``.
+    """
+
+
+@hookspec
+def propmubi_template_dirs() -> list[Path]:
+    """Add folders to the template search path.
+
+    A plugin's templates live in ``templates/<plugin name>/`` inside such a folder so that names
+    never collide; the core's templates are reachable as ``default:<name>``.
+
+    :returns: a list of folders.
+    """
+
+
+# -------------------------------------------------------------------------------------------------
+# Events: called by the event bus when the web app or the worker starts.
+# -------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def propmubi_event_types() -> list[type]:
+    """Register the event classes the plugin publishes (its part of the event catalog).
+
+    Each is a frozen attrs class with a class attribute ``type`` named
+    ``<plugin>.<past_tense>`` and an integer ``version``. Publishing an unregistered type fails.
+
+    :returns: a list of event classes.
+    """
+
+
+@hookspec
+def propmubi_event_handlers() -> Mapping[str, Callable[..., Awaitable[Any]]]:
+    """Subscribe to events.
+
+    The plugin becomes one consumer group on the bus; each worker process is a consumer in it.
+
+    :returns: a mapping from event type (``"crm.lead_assigned"``) to an async handler, called in a
+        database transaction that also records the event as processed.
+    """
+
+
+# -------------------------------------------------------------------------------------------------
+# Jobs: called by ``propmubi scheduler``.
+# -------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def propmubi_jobs() -> list[Job]:
+    """Register periodic jobs.
+
+    :returns: a list of :class:`propmubi.types.Job`. Job names are prefixed with the plugin's
+        name by the scheduler; a Redis lease makes each tick run once across all schedulers.
+    """
+
+
+# -------------------------------------------------------------------------------------------------
+# Process lifecycle: called by every role (web, worker, scheduler) after pools open.
+# -------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def propmubi_startup(services: Services) -> Awaitable[None] | None:
+    """Prepare anything the plugin needs once the database and Redis are reachable.
+
+    :param services: the process's :class:`propmubi.context.Services`.
+    :returns: an awaitable the core awaits (in dependency order), or None.
+    """
+
+
+@hookspec
+def propmubi_cleanup(services: Services) -> Awaitable[None] | None:
+    """Release what :func:`propmubi_startup` acquired.
+
+    Called in reverse dependency order before the pools close.
+
+    :param services: the process's :class:`propmubi.context.Services`.
+    :returns: an awaitable the core awaits, or None.
+    """
+
+
+@hookspec
+def propmubi_seed(services: Services, scale: float) -> Awaitable[None] | None:
+    """Create demo data for ``propmubi dev`` and ``propmubi seed``.
+
+    Must be reproducible and safe to run twice (skip what exists).
+
+    :param services: the process's :class:`propmubi.context.Services`.
+    :param scale: 1.0 is the documented full demo size; ``dev`` uses a small fraction.
+    :returns: an awaitable the core awaits, or None.
+    """
+
+
+# -------------------------------------------------------------------------------------------------
+# Providers: registries that let a plugin supply an implementation another plugin chooses by name.
+# -------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def propmubi_sms_providers() -> Mapping[str, Callable[..., Any]]:
+    """Offer SMS providers.
+
+    :returns: a mapping from provider name to a factory; the consuming plugin picks one by the name
+        in its settings.
+    """
+
+
+@hookspec
+def propmubi_payment_providers() -> Mapping[str, Callable[..., Any]]:
+    """Offer payment providers.
+
+    :returns: a mapping from provider name to a factory.
+    """
+
+
+@hookspec
+def propmubi_storage_backends() -> Mapping[str, Callable[..., Any]]:
+    """Offer storage backends for uploaded media.
+
+    :returns: a mapping from backend name to a factory.
+    """

@@ -1,0 +1,91 @@
+"""The small value types that plugins hand to the core through hooks."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+if TYPE_CHECKING:
+    from propmubi.context import Services
+
+__all__ = ["CliCommand", "ConsolePage", "Job", "PluginInfo"]
+
+
+@attrs.frozen
+class PluginInfo:
+    """Who a plugin is and what it needs.
+
+    :ivar name: the plugin's name: its table prefix, event prefix and config section.
+    :ivar requires: names of plugins that must be enabled and set up (migrated, started) first.
+    """
+
+    name: str = attrs.field(validator=attrs.validators.matches_re(r"^[a-z][a-z0-9_]{0,30}$"))
+    version: str = "0.0.0"
+    requires: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    description: str = ""
+
+
+@attrs.frozen
+class Job:
+    """A periodic job run by ``propmubi scheduler``.
+
+    Exactly one of ``every`` (seconds) and ``cron`` (a five-field cron expression, UTC) is set.
+    ``run`` receives the :class:`~propmubi.context.Services` and is awaited; a raised exception is
+    logged and counted, and the job runs again at its next tick.
+    """
+
+    name: str
+    run: Callable[[Services], Awaitable[Any]]
+    every: float | None = None
+    cron: str | None = None
+    # A run longer than this is cancelled; it also bounds how long the lease is held.
+    timeout: float = 300.0
+
+    def __attrs_post_init__(self) -> None:
+        if (self.every is None) == (self.cron is None):
+            raise ValueError(f"job {self.name}: set exactly one of every= and cron=")
+        if self.every is not None and self.every <= 0:
+            raise ValueError(f"job {self.name}: every= must be positive")
+        if self.cron is not None:
+            from croniter import croniter
+
+            if not croniter.is_valid(self.cron):
+                raise ValueError(f"job {self.name}: invalid cron expression {self.cron!r}")
+
+
+@attrs.frozen
+class ConsolePage:
+    """A console page and, when ``nav_label`` is set, its navigation entry.
+
+    ``handler`` is an aiohttp handler; the console shell wraps it with login and role checks.
+    """
+
+    path: str
+    handler: Callable[..., Awaitable[Any]]
+    name: str
+    method: str = "GET"
+    nav_label: str | None = None
+    nav_order: int = 100
+    role: str = "staff"
+
+
+@attrs.frozen
+class CliCommand:
+    """A ``propmubi <name>`` sub-command contributed by a plugin.
+
+    ``configure`` receives the argparse sub-parser to add arguments to; ``run`` receives the parsed
+    arguments and the :class:`~propmubi.context.Services` and returns an exit code.
+    """
+
+    name: str
+    help: str
+    configure: Callable[[Any], None]
+    run: Callable[[Any, Services], Awaitable[int]]
+
+
+def template_dir(module_file: str) -> Path:
+    """The ``templates/`` folder next to a plugin's ``__init__.py``."""
+    return Path(module_file).parent / "templates"

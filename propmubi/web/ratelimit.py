@@ -1,0 +1,88 @@
+"""Redis-backed fixed-window rate limits, per client IP and per authenticated subject."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+from prometheus_client import Counter
+
+from propmubi.errors import TooManyRequests
+from propmubi.keys import Keys
+from propmubi.redis import Redis, RedisError
+from propmubi.web.routing import RateLimit
+
+__all__ = ["SUBJECT", "RateLimiter", "client_ip"]
+
+log = logging.getLogger(__name__)
+
+#: Request key under which an authentication middleware stores the caller's subject (user id).
+SUBJECT = "propmubi.subject"
+
+LIMITED = Counter("propmubi_http_rate_limited_total",
+                  "Requests refused with 429, by limit scope and kind (ip or subject).",
+                  ["scope", "kind"])
+LIMITER_ERRORS = Counter("propmubi_http_rate_limiter_errors_total",
+                         "Rate-limit checks skipped because Redis did not answer (fail open).")
+
+
+def client_ip(request: web.Request, trust_forwarded: bool) -> str:
+    """The caller's address; the first ``X-Forwarded-For`` hop only behind a trusted proxy."""
+    if trust_forwarded:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.remote or "unknown"
+
+
+class RateLimiter:
+    """Counts requests in fixed windows with one pipelined INCR + EXPIRE per applied limit.
+
+    When Redis is unreachable the request is let through and the miss is counted: a cache
+    outage must not take the API down with it.
+    """
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    async def check(self, scope: str, checks: list[tuple[str, str, RateLimit]]
+                    ) -> dict[str, str]:
+        """Count one request against each ``(kind, ident, limit)``.
+
+        :returns: ``RateLimit-*`` headers of the tightest limit.
+        :raises TooManyRequests: with ``Retry-After`` when any limit is exceeded.
+        """
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        windows = []
+        for kind, ident, limit in checks:
+            window = int(now // limit.period) * limit.period
+            key = self.keys.rate_limit(scope, f"{kind}:{ident}", window)
+            pipe.incr(key)
+            pipe.expire(key, limit.period + 1, nx=True)
+            windows.append((kind, limit, window))
+        try:
+            results = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            LIMITER_ERRORS.inc()
+            log.warning("rate limiter skipped: %s", exc)
+            return {}
+        tightest: tuple[int, int, RateLimit] | None = None
+        for (kind, limit, window), count in zip(windows, results[::2], strict=True):
+            reset = max(1, int(window + limit.period - now + 0.999))
+            remaining = limit.count - count
+            if remaining < 0:
+                LIMITED.labels(scope, kind).inc()
+                raise TooManyRequests(
+                    f"rate limit of {limit.count} requests per {limit.period}s exceeded",
+                    headers={"Retry-After": str(reset), "RateLimit-Limit": str(limit.count),
+                             "RateLimit-Remaining": "0", "RateLimit-Reset": str(reset)})
+            if tightest is None or remaining < tightest[0]:
+                tightest = (remaining, reset, limit)
+        if tightest is None:
+            return {}
+        remaining, reset, limit = tightest
+        return {"RateLimit-Limit": str(limit.count), "RateLimit-Remaining": str(remaining),
+                "RateLimit-Reset": str(reset)}

@@ -1,0 +1,217 @@
+"""The one way to declare a route: a handler with its path, query, body and response classes.
+
+    routes = Routes()
+
+    @routes.post("/notes", body=NoteIn, response=NoteOut, status=201, rate_limit="30/minute")
+    async def create_note(request: web.Request, body: NoteIn) -> NoteOut:
+        ...
+
+The handler receives only what it declared (``params``, ``query``, ``body``), already structured
+and validated; bad input never reaches it (422 problem+json listing every bad field). It returns
+an attrs instance, a list of them, plain JSON data, None (204) or a ready ``web.Response``.
+The same declarations feed the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import attrs
+import orjson
+from aiohttp import web
+
+from propmubi.errors import BadRequest, UnsupportedMediaType, ValidationFailed
+from propmubi.web.parsing import json_converter, query_converter, structure_input, unstructure
+
+__all__ = ["ROUTE_KEY", "RateLimit", "RouteSpec", "Routes", "json_response", "mount"]
+
+#: Attribute on the aiohttp handler that holds its :class:`RouteSpec` (middlewares read it).
+ROUTE_KEY = "__propmubi_route__"
+
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+@attrs.frozen
+class RateLimit:
+    """``count`` requests per ``period`` seconds."""
+
+    count: int
+    period: int
+
+    @classmethod
+    def parse(cls, text: str) -> RateLimit:
+        """Parse ``"30/minute"`` (or ``second``, ``hour``, ``day``; also ``"30/10s"``)."""
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(?:(\d+)\s*s|(second|minute|hour|day))\s*", text)
+        if not match or int(match[1]) <= 0:
+            raise ValueError(f"rate limit {text!r} is not '<count>/<second|minute|hour|day>'")
+        period = int(match[2]) if match[2] else _PERIODS[match[3]]
+        if period <= 0:
+            raise ValueError(f"rate limit {text!r} has a zero period")
+        return cls(int(match[1]), period)
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.period}s"
+
+
+@attrs.frozen
+class RouteSpec:
+    """Everything declared about one route."""
+
+    method: str
+    path: str
+    handler: Callable[..., Awaitable[Any]]
+    name: str
+    body: type | None = None
+    query: type | None = None
+    params: type | None = None
+    response: Any = None
+    status: int = 200
+    summary: str = ""
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    # None: the configured default for /api routes; False: no limit at all.
+    rate_limit: RateLimit | None | bool = None
+    timeout: float | None = None
+    # Extra problem statuses the handler may answer with (for the OpenAPI document).
+    errors: tuple[int, ...] = ()
+    # Non-JSON content type for handlers returning a web.Response of their own.
+    content_type: str | None = None
+
+
+class Routes:
+    """A table of declared routes; a plugin returns one from ``propmubi_api_routes``."""
+
+    def __init__(self, tags: Sequence[str] = ()) -> None:
+        self.specs: list[RouteSpec] = []
+        self.tags = tuple(tags)
+
+    def route(self, method: str, path: str, *, body: type | None = None,
+              query: type | None = None, params: type | None = None, response: Any = None,
+              status: int = 200, summary: str = "", tags: Sequence[str] = (),
+              rate_limit: str | bool | None = None, timeout: float | None = None,
+              errors: Sequence[int] = (), name: str | None = None,
+              content_type: str | None = None) -> Callable[[Any], Any]:
+        """Declare a route; see the module docstring.
+
+        :param params: attrs class for the path's ``{placeholders}``.
+        :param query: attrs class for the query string (list fields take repeated keys).
+        :param body: attrs class for a JSON body.
+        :param response: the attrs class (or ``list[cls]``) the handler returns.
+        :param rate_limit: ``"30/minute"``; False exempts the route from every limit.
+        :param timeout: seconds before the handler is cancelled with 504.
+        """
+        for cls, what in ((body, "body"), (query, "query"), (params, "params")):
+            if cls is not None and not attrs.has(cls):
+                raise TypeError(f"{method} {path}: {what}= must be an attrs class")
+            if cls is not None:
+                # Modules using `from __future__ import annotations` leave types as strings.
+                attrs.resolve_types(cls)
+        limit = RateLimit.parse(rate_limit) if isinstance(rate_limit, str) else rate_limit
+        if limit is True:
+            raise TypeError(f"{method} {path}: rate_limit=True is meaningless; give a limit")
+
+        def decorator(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+            doc = (handler.__doc__ or "").strip()
+            self.specs.append(RouteSpec(
+                method=method.upper(), path=path, handler=handler,
+                name=name or handler.__name__, body=body, query=query, params=params,
+                response=response, status=status,
+                summary=summary or (doc.splitlines()[0] if doc else ""),
+                description=doc, tags=tuple(tags) or self.tags, rate_limit=limit,
+                timeout=timeout, errors=tuple(errors), content_type=content_type))
+            return handler
+
+        return decorator
+
+    def get(self, path: str, **options: Any) -> Callable[[Any], Any]:
+        """Declare a GET route."""
+        return self.route("GET", path, **options)
+
+    def post(self, path: str, **options: Any) -> Callable[[Any], Any]:
+        """Declare a POST route."""
+        return self.route("POST", path, **options)
+
+    def put(self, path: str, **options: Any) -> Callable[[Any], Any]:
+        """Declare a PUT route."""
+        return self.route("PUT", path, **options)
+
+    def patch(self, path: str, **options: Any) -> Callable[[Any], Any]:
+        """Declare a PATCH route."""
+        return self.route("PATCH", path, **options)
+
+    def delete(self, path: str, **options: Any) -> Callable[[Any], Any]:
+        """Declare a DELETE route."""
+        return self.route("DELETE", path, **options)
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None
+                  ) -> web.Response:
+    """A JSON response from attrs instances or plain data, serialised with orjson."""
+    return web.Response(body=orjson.dumps(unstructure(data)), status=status,
+                        content_type="application/json", headers=headers)
+
+
+def _query_data(request: web.Request, cls: type) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    list_fields = {f.name for f in attrs.fields(cls)
+                   if getattr(f.type, "__origin__", None) in (list, tuple)
+                   or str(f.type).startswith(("list[", "tuple["))}
+    for key in set(request.query.keys()):
+        values = request.query.getall(key)
+        data[key] = values if key in list_fields else values[-1]
+    return data
+
+
+async def _read_json(request: web.Request) -> Any:
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType(
+            f"expected Content-Type: application/json, got {request.content_type or 'none'}")
+    raw = await request.read()
+    if not raw:
+        raise BadRequest("the request body is empty; a JSON object is expected")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+
+
+def _endpoint(spec: RouteSpec) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def endpoint(request: web.Request) -> web.StreamResponse:
+        kwargs: dict[str, Any] = {}
+        errors = []
+        if spec.params is not None:
+            kwargs["params"], errs = structure_input(
+                dict(request.match_info), spec.params, "path", query_converter)
+            errors += errs
+        if spec.query is not None:
+            kwargs["query"], errs = structure_input(
+                _query_data(request, spec.query), spec.query, "query", query_converter)
+            errors += errs
+        if spec.body is not None:
+            kwargs["body"], errs = structure_input(
+                await _read_json(request), spec.body, "body", json_converter)
+            errors += errs
+        if errors:
+            raise ValidationFailed(errors)
+        result = await spec.handler(request, **kwargs)
+        if isinstance(result, web.StreamResponse):
+            return result
+        if result is None:
+            return web.Response(status=204)
+        return json_response(result, spec.status)
+
+    endpoint.__name__ = spec.name
+    setattr(endpoint, ROUTE_KEY, spec)
+    return endpoint
+
+
+def mount(app: web.Application, routes: Routes, prefix: str = "") -> list[RouteSpec]:
+    """Add a table's routes to ``app`` under ``prefix``; return the specs with full paths."""
+    mounted = []
+    for spec in routes.specs:
+        full = attrs.evolve(spec, path=prefix + spec.path)
+        app.router.add_route(full.method, full.path, _endpoint(full), name=None)
+        mounted.append(full)
+    return mounted
