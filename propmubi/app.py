@@ -15,19 +15,16 @@ from propmubi.context import open_services
 from propmubi.errors import Forbidden, Unauthorized
 from propmubi.plugins import PluginSet, load_plugins
 from propmubi.types import ConsolePage
-from propmubi.web.appkeys import CONFIG, OPENAPI, PLUGINS, ROUTE_SPECS, SERVICES
+from propmubi.web.appkeys import CONFIG, CONSOLE_USER, OPENAPI, PLUGINS, ROUTE_SPECS, SERVICES
 from propmubi.web.middlewares import build_middlewares
 from propmubi.web.openapi import build_openapi
 from propmubi.web.ratelimit import RateLimiter
 from propmubi.web.routing import RouteSpec, mount
 
-__all__ = ["API_PREFIX", "CONSOLE_PREFIX", "CONSOLE_USER", "create_app"]
+__all__ = ["API_PREFIX", "CONSOLE_PREFIX", "create_app"]
 
 API_PREFIX = "/api/v1"
 CONSOLE_PREFIX = "/console"
-#: Request key where the console session middleware puts the signed-in staff member,
-#: a mapping with at least ``roles`` (a collection of role names).
-CONSOLE_USER = "propmubi.console_user"
 CORE_TEMPLATES = Path(__file__).parent / "templates"
 _LIMITER: web.AppKey[RateLimiter] = web.AppKey("propmubi_rate_limiter")
 

@@ -1,7 +1,9 @@
-"""Configuration: attrs classes read from ``propmubi.toml``, ``PROPMUBI_*`` env vars and credentials.
+"""Configuration: attrs classes read from ``propmubi.toml``, ``PROPMUBI_*`` env vars and
+credentials.
 
-Precedence, lowest first: the defaults below, the TOML file, ``$CREDENTIALS_DIRECTORY/<section>.<key>``
-files (systemd ``LoadCredential=``), then ``PROPMUBI_<SECTION>__<KEY>`` environment variables.
+Precedence, lowest first: the defaults below, the TOML file,
+``$CREDENTIALS_DIRECTORY/<section>.<key>`` files (systemd ``LoadCredential=``), then
+``PROPMUBI_<SECTION>__<KEY>`` environment variables.
 Every problem is reported as one :class:`ConfigError` naming the key.
 """
 
@@ -151,6 +153,9 @@ class Config:
         return attrs.evolve(self, **changes)
 
 
+attrs.resolve_types(Config)  # section types are strings under `from __future__ import annotations`
+
+
 def _strict_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
 
@@ -205,27 +210,11 @@ def _strict_converter() -> cattrs.Converter:
     conv.register_structure_hook(int, _int)
     conv.register_structure_hook(float, _float)
     conv.register_structure_hook(str, _str)
-    conv.register_structure_hook(list[str], _list_of_str)
+    conv.register_structure_hook_func(lambda t: t == list[str], _list_of_str)
     return conv
 
 
 _converter = _strict_converter()
-
-
-def _first_error(exc: BaseException) -> str:
-    """Turn a cattrs error into ``key: reason`` (the first problem is enough to fix)."""
-    messages = cattrs.transform_error(exc, path="", format_exception=_format_exception)
-    message = messages[0] if messages else str(exc)
-    reason, _, path = message.rpartition(" @ ")
-    return f"{path.lstrip('.') or '(root)'}: {reason}"
-
-
-def _format_exception(exc: BaseException, type_: Any) -> str:
-    if isinstance(exc, KeyError):
-        return "required key missing"
-    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
-        return f"unknown key(s) {', '.join(sorted(exc.extra_fields))}"
-    return str(exc) or exc.__class__.__name__
 
 
 def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
@@ -275,7 +264,7 @@ def _overlay_env(tree: dict[str, Any], environ: Mapping[str, str]) -> None:
 
 
 def _lift_plugin_tables(tree: dict[str, Any]) -> None:
-    """``[plugins.<name>]`` tables live next to ``enabled`` in TOML; move them under ``settings``."""
+    """Move ``[plugins.<name>]`` tables (next to ``enabled`` in TOML) under ``settings``."""
     plugins = tree.get("plugins")
     if not isinstance(plugins, dict):
         return
@@ -305,7 +294,8 @@ def load_config(
 
     :param path: a TOML file; when None, :func:`default_config_path` decides.
     :param environ: the environment to read overrides from (``os.environ`` by default).
-    :param use_default_path: look for ``PROPMUBI_CONFIG`` / ``./propmubi.toml`` when no path is given.
+    :param use_default_path: look for ``PROPMUBI_CONFIG`` / ``./propmubi.toml`` when no path
+        is given.
     :returns: a validated :class:`Config`.
     :raises ConfigError: naming the first bad key.
     """
@@ -325,11 +315,23 @@ def load_config(
     if environ.get("CREDENTIALS_DIRECTORY"):
         _overlay_credentials(tree, environ["CREDENTIALS_DIRECTORY"])
     _overlay_env(tree, environ)
-    try:
-        config = _converter.structure(tree, Config)
-    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-        raise ConfigError(_first_error(exc)) from None
+    config = _structure(tree, Config, "")
     return attrs.evolve(config, source=str(path or ""))
+
+
+def _structure(tree: Any, cls: type, prefix: str) -> Any:
+    from propmubi.validation import structure_input
+
+    obj, errors = structure_input(tree, cls, "config", _converter)
+    if errors:
+        first = errors[0]
+        key = ".".join(p for p in (prefix, first["field"]) if p)
+        raise ConfigError(f"{key or '(root)'}: {_friendly(first['message'])}")
+    return obj
+
+
+def _friendly(message: str) -> str:
+    return "unknown key" if message == "unknown field" else message
 
 
 def plugin_settings(config: Config, name: str, cls: type[Any]) -> Any:
@@ -337,14 +339,11 @@ def plugin_settings(config: Config, name: str, cls: type[Any]) -> Any:
 
     :raises ConfigError: naming ``plugins.<name>.<key>``.
     """
-    try:
-        return _converter.structure(config.plugins.settings.get(name, {}), cls)
-    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-        raise ConfigError(f"plugins.{name}.{_first_error(exc)}") from None
+    return _structure(config.plugins.settings.get(name, {}), cls, f"plugins.{name}")
 
 
 def redacted(config: Config) -> dict[str, Any]:
-    """The configuration as plain data with secrets replaced by ``"***"`` (empty ones stay empty)."""
+    """The configuration as plain data, secrets masked (empty ones stay empty)."""
     out: dict[str, Any] = {}
     for section in attrs.fields(Config):
         value = getattr(config, section.name)

@@ -34,8 +34,10 @@ __all__ = [
     "SerializationFailure",
     "Tx",
     "UniqueViolation",
+    "admin_execute",
     "connect_once",
     "quote_ident",
+    "with_database",
 ]
 
 # Re-exported so that plugins catch driver errors without importing the driver.
@@ -259,6 +261,26 @@ class Database(_Queries):
             await callback() if asyncio.iscoroutinefunction(callback) else callback()
 
 
-async def connect_once(url: str, timeout: float = 5.0) -> Any:
+def admin_execute(url: str, statement: str) -> None:
+    """Run one statement outside a transaction, synchronously (CREATE/DROP DATABASE in tools
+    and test set-up). ``statement`` must be built from trusted names (see :func:`quote_ident`)."""
+    conn = psycopg2.connect(url)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server URL pointing at another database."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+async def connect_once(url: str, connect_timeout: float = 5.0) -> Any:
     """Open one connection outside any pool (migrations, admin tasks); the caller closes it."""
-    return await aiopg.connect(url, timeout=timeout, connect_timeout=max(1, int(timeout)))
+    return await aiopg.connect(url, timeout=60.0, connect_timeout=max(1, int(connect_timeout)))

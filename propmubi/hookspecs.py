@@ -111,7 +111,7 @@ def propmubi_middlewares(config: Config) -> list[Callable[..., Awaitable[Any]]]:
 
     They run inside the core's edge middleware (so errors they raise become problem+json and
     are logged with the request id) and before rate limiting and the route timeout (so an
-    authentication middleware can set ``request[propmubi.web.ratelimit.SUBJECT]`` for
+    authentication middleware can set ``request[propmubi.web.appkeys.SUBJECT]`` for
     per-subject limits).
 
     :param config: the validated configuration.

@@ -69,7 +69,7 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
 
 
 class PoolCollector:
-    """Exposes a pool's ``stats()`` as ``propmubi_<area>_pool_connections`` gauges at scrape time."""
+    """Exposes ``stats()`` as ``propmubi_<area>_pool_connections`` gauges at scrape time."""
 
     def __init__(self, area: str, stats: Any) -> None:
         self.area = area

@@ -149,7 +149,7 @@ def _dependency_order(infos: dict[str, PluginInfo], core: Iterable[str]) -> list
         if state.get(name) == "done":
             return
         if state.get(name) == "visiting":
-            cycle = chain[chain.index(name):] + [name]
+            cycle = [*chain[chain.index(name):], name]
             raise PluginError(f"plugins require each other in a cycle: {' -> '.join(cycle)}")
         state[name] = "visiting"
         for dep in infos[name].requires:

@@ -1,4 +1,4 @@
-"""Typed keys for what the application stores (``app[SERVICES]``, ...)."""
+"""Typed keys for what the application and each request store (``app[SERVICES]``, ...)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,20 @@ if TYPE_CHECKING:
     from propmubi.plugins import PluginSet
     from propmubi.web.routing import RouteSpec
 
-__all__ = ["CONFIG", "OPENAPI", "PLUGINS", "ROUTE_SPECS", "SERVICES"]
+__all__ = ["CONFIG", "CONSOLE_USER", "OPENAPI", "PLUGINS", "REQUEST_ID", "ROUTE_SPECS",
+           "SERVICES", "SUBJECT"]
 
 CONFIG: web.AppKey[Config] = web.AppKey("propmubi_config")
 PLUGINS: web.AppKey[PluginSet] = web.AppKey("propmubi_plugins")
 SERVICES: web.AppKey[Services] = web.AppKey("propmubi_services")
 ROUTE_SPECS: web.AppKey[list[RouteSpec]] = web.AppKey("propmubi_route_specs")
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("propmubi_openapi")
+
+#: This request's id (from ``X-Request-ID`` when valid, else generated).
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("propmubi_request_id")
+#: The authenticated caller (a user id), set by an authentication middleware; per-subject rate
+#: limits count against it.
+SUBJECT: web.RequestKey[str] = web.RequestKey("propmubi_subject")
+#: The signed-in staff member, set by the console session middleware: a mapping with at least
+#: ``roles`` (a collection of role names).
+CONSOLE_USER: web.RequestKey[dict[str, Any]] = web.RequestKey("propmubi_console_user")

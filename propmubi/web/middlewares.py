@@ -33,7 +33,9 @@ from propmubi.errors import (
 )
 from propmubi.observability import REQUEST_ID
 from propmubi.redis import RedisError
-from propmubi.web.ratelimit import SUBJECT, RateLimiter, client_ip
+from propmubi.web.appkeys import REQUEST_ID as REQUEST_ID_KEY
+from propmubi.web.appkeys import SUBJECT
+from propmubi.web.ratelimit import RateLimiter, client_ip
 from propmubi.web.routing import ROUTE_KEY, RateLimit, RouteSpec
 
 __all__ = ["REQUEST_ID_HEADER", "build_middlewares", "problem_response"]
@@ -133,7 +135,7 @@ def _edge(config: Config) -> Any:
         incoming = request.headers.get(REQUEST_ID_HEADER)
         request_id = (incoming if incoming and _VALID_REQUEST_ID.fullmatch(incoming)
                       else uuid.uuid4().hex)
-        request["request_id"] = request_id
+        request[REQUEST_ID_KEY] = request_id
         token = REQUEST_ID.set(request_id)
         started = time.perf_counter()
         response: web.StreamResponse | None = None

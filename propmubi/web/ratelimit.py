@@ -13,12 +13,9 @@ from propmubi.keys import Keys
 from propmubi.redis import Redis, RedisError
 from propmubi.web.routing import RateLimit
 
-__all__ = ["SUBJECT", "RateLimiter", "client_ip"]
+__all__ = ["RateLimiter", "client_ip"]
 
 log = logging.getLogger(__name__)
-
-#: Request key under which an authentication middleware stores the caller's subject (user id).
-SUBJECT = "propmubi.subject"
 
 LIMITED = Counter("propmubi_http_rate_limited_total",
                   "Requests refused with 429, by limit scope and kind (ip or subject).",

@@ -23,7 +23,7 @@ import orjson
 from aiohttp import web
 
 from propmubi.errors import BadRequest, UnsupportedMediaType, ValidationFailed
-from propmubi.web.parsing import json_converter, query_converter, structure_input, unstructure
+from propmubi.validation import json_converter, query_converter, structure_input, unstructure
 
 __all__ = ["ROUTE_KEY", "RateLimit", "RouteSpec", "Routes", "json_response", "mount"]
 
@@ -72,7 +72,7 @@ class RouteSpec:
     description: str = ""
     tags: tuple[str, ...] = ()
     # None: the configured default for /api routes; False: no limit at all.
-    rate_limit: RateLimit | None | bool = None
+    rate_limit: RateLimit | bool | None = None
     timeout: float | None = None
     # Extra problem statuses the handler may answer with (for the OpenAPI document).
     errors: tuple[int, ...] = ()

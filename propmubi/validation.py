@@ -1,4 +1,5 @@
-"""Structuring request input into attrs classes, collecting every bad field with its path."""
+"""Structuring input (request bodies, query strings, configuration) into attrs classes,
+collecting every bad field with its path."""
 
 from __future__ import annotations
 

@@ -1,0 +1,2 @@
+"""Propmubi's domain plugins, installed as ``propmubi_plugins``; each registers under the
+``propmubi.plugins`` entry-point group in pyproject.toml."""

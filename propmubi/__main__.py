@@ -1,0 +1,7 @@
+"""``python -m propmubi`` is the ``propmubi`` command."""
+
+import sys
+
+from propmubi.cli import main
+
+sys.exit(main())

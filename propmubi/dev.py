@@ -1,0 +1,130 @@
+"""``propmubi dev``: the whole product on one machine, in one process tree.
+
+Starts embedded PostgreSQL and Redis under ``<app.var_dir>`` when no URLs are configured,
+applies migrations, seeds demo data, then runs ``serve`` and ``scheduler`` as child processes.
+Ctrl-C or SIGTERM stops the children, then Redis, then PostgreSQL; nothing is left running.
+Data is kept between runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from propmubi import migrate
+from propmubi.config import Config
+from propmubi.embedded import EmbeddedPostgres, EmbeddedRedis, _die_with_parent
+from propmubi.plugins import load_plugins, resolve
+
+__all__ = ["DEV_DATABASE", "ROLES", "run_dev"]
+
+DEV_DATABASE = "propmubi"
+ROLES = ("serve", "scheduler")
+DEV_SEED_SCALE = 0.02
+
+
+def _say(message: str) -> None:
+    print(f"[dev] {message}", flush=True)
+
+
+async def _seed(config: Config) -> None:
+    from propmubi.context import open_services
+
+    plugins = load_plugins(config)
+    async with open_services(config, plugins) as services:
+        for _, result in plugins.call("propmubi_seed", services=services, scale=DEV_SEED_SCALE):
+            await resolve(result)
+
+
+def _spawn(role: str, env: dict[str, str], config_path: str | None) -> subprocess.Popen[bytes]:
+    args = [sys.executable, "-m", "propmubi"]
+    if config_path:
+        args += ["--config", config_path]
+    return subprocess.Popen([*args, role], env=env, start_new_session=True,
+                            preexec_fn=lambda: _die_with_parent(signal.SIGTERM))
+
+
+def _stop_children(children: dict[str, subprocess.Popen[bytes]], grace: float) -> None:
+    for proc in children.values():
+        if proc.poll() is None:
+            proc.terminate()
+    deadline = time.monotonic() + grace
+    for proc in children.values():
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_dev(config: Config, config_path: str | None, *, port: int | None = None,
+            seed: bool = True) -> int:
+    """Run the dev process tree until interrupted; return the exit code."""
+    var = Path(config.app.var_dir).resolve()
+    var.mkdir(parents=True, exist_ok=True)
+    stopping = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    env = dict(os.environ)
+    postgres = redis = None
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    code = 0
+    try:
+        overrides: dict[str, dict[str, object]] = {}
+        if not config.database.url:
+            postgres = EmbeddedPostgres(var / "postgres")
+            _say(f"starting embedded PostgreSQL in {postgres.data_dir}")
+            postgres.start()
+            url = postgres.createdb(DEV_DATABASE)
+            overrides["database"] = {"url": url}
+            env["PROPMUBI_DATABASE__URL"] = url
+        if not config.redis.url:
+            redis = EmbeddedRedis(var / "redis", persistent=True)
+            _say(f"starting embedded Redis in {redis.data_dir}")
+            url = redis.start()
+            overrides["redis"] = {"url": url}
+            env["PROPMUBI_REDIS__URL"] = url
+        if port is not None:
+            overrides["http"] = {"port": port}
+            env["PROPMUBI_HTTP__PORT"] = str(port)
+        config = config.evolve(**overrides) if overrides else config
+        plugins = load_plugins(config)
+        applied = asyncio.run(migrate.up(config.database.url, plugins))
+        _say(f"schema current ({len(applied)} migration(s) applied now)")
+        if seed and not stopping:
+            asyncio.run(_seed(config))
+        for role in ROLES:
+            if not stopping:
+                children[role] = _spawn(role, env, config_path)
+        base = f"http://{config.http.host}:{config.http.port}"
+        _say("running; Ctrl-C stops everything")
+        _say(f"  API        {base}/api/v1/openapi.json")
+        _say(f"  health     {base}/health   ready {base}/ready   metrics {base}/metrics")
+        _say(f"  database   {config.database.url}")
+        _say(f"  redis      {config.redis.url}")
+        while not stopping:
+            for role, proc in children.items():
+                if proc.poll() is not None:
+                    _say(f"{role} exited with {proc.returncode}; stopping everything")
+                    stopping, code = True, 1
+            time.sleep(0.2)
+    finally:
+        _say("stopping")
+        _stop_children(children, config.http.shutdown_grace + 5)
+        if redis is not None:
+            redis.stop()
+        if postgres is not None:
+            postgres.stop()
+        _say("stopped")
+    return code

@@ -1,0 +1,165 @@
+"""Periodic jobs with Redis leases: each tick of a job runs once, whatever the number of
+schedulers (one per VM), and a crashed holder's lease expires so another scheduler takes over.
+
+For each due job a scheduler takes the job's lease (``SET NX PX``), re-reads the shared "next
+due" time under the lease, runs the job while a heartbeat extends the lease, stores the next due
+time, then releases the lease. Leases are short (``scheduler.lease_seconds``) and renewed, so a
+crash is noticed quickly even for long jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import socket
+import time
+import uuid
+
+from croniter import croniter
+from prometheus_client import Counter, Gauge, Histogram
+
+from propmubi.context import Services
+from propmubi.observability import REQUEST_ID
+from propmubi.types import Job
+
+__all__ = ["Scheduler", "collect_jobs", "next_due"]
+
+log = logging.getLogger(__name__)
+
+RUNS = Counter("propmubi_scheduler_job_runs_total", "Job runs by job and outcome.",
+               ["job", "outcome"])
+DURATION = Histogram("propmubi_scheduler_job_duration_seconds", "Job run time by job.", ["job"],
+                     buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900))
+LAST_SUCCESS = Gauge("propmubi_scheduler_job_last_success_timestamp_seconds",
+                     "When each job last succeeded on this scheduler.", ["job"])
+
+# Compare-and-delete / compare-and-extend: only the holder may touch its lease.
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+_EXTEND = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+
+def collect_jobs(services: Services) -> list[Job]:
+    """Every enabled plugin's jobs, named ``<plugin>.<job>``."""
+    import attrs
+
+    jobs = []
+    for plugin, plugin_jobs in services.plugins.call("propmubi_jobs"):
+        for job in plugin_jobs:
+            jobs.append(attrs.evolve(job, name=f"{plugin.name}.{job.name}"))
+    names = [j.name for j in jobs]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise ValueError(f"job names must be unique: {', '.join(sorted(duplicates))}")
+    return jobs
+
+
+def next_due(job: Job, after: float) -> float:
+    """The first time strictly after ``after`` (epoch seconds) at which ``job`` is due."""
+    if job.every is not None:
+        # Aligned to multiples of the interval, so every scheduler agrees on the ticks.
+        return (int(after // job.every) + 1) * job.every
+    base = dt.datetime.fromtimestamp(after, dt.UTC)
+    return croniter(job.cron, base).get_next(float)
+
+
+class Scheduler:
+    """Runs the jobs of one process until :meth:`stop` is called."""
+
+    def __init__(self, services: Services, jobs: list[Job], holder: str | None = None) -> None:
+        self.services = services
+        self.jobs = jobs
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        settings = services.config.scheduler
+        self.tick = settings.tick
+        self.lease_ms = settings.lease_seconds * 1000
+        self._stopping = asyncio.Event()
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._local_next: dict[str, float] = {}
+        self._release = services.redis.register_script(_RELEASE)
+        self._extend = services.redis.register_script(_EXTEND)
+
+    def stop(self) -> None:
+        """Ask the loop to finish: no new runs start; running ones are awaited."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Loop until stopped, starting each due job (without overlapping itself)."""
+        log.info("scheduler %s running %d job(s): %s", self.holder, len(self.jobs),
+                 ", ".join(j.name for j in self.jobs) or "none")
+        while not self._stopping.is_set():
+            now = time.time()
+            for job in self.jobs:
+                if job.name in self._running or self._local_next.get(job.name, 0) > now:
+                    continue
+                self._running[job.name] = asyncio.create_task(self._attempt(job))
+                self._running[job.name].add_done_callback(
+                    lambda _t, name=job.name: self._running.pop(name, None))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.tick)
+        if self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+    async def _attempt(self, job: Job) -> None:
+        redis, keys = self.services.redis, self.services.keys
+        lease = keys.job_lease(job.name)
+        try:
+            if not await redis.set(lease, self.holder, nx=True, px=self.lease_ms):
+                # Someone else holds it; look again soon (their run may be long, or they crashed).
+                self._local_next[job.name] = time.time() + self.tick
+                return
+            try:
+                due_key = keys.job_next_run(job.name)
+                stored = await redis.get(due_key)
+                now = time.time()
+                due = float(stored) if stored is not None else now
+                if now < due:
+                    self._local_next[job.name] = due
+                    return
+                await self._run_with_heartbeat(job, lease)
+                upcoming = next_due(job, max(time.time(), due))
+                await redis.set(due_key, repr(upcoming))
+                self._local_next[job.name] = upcoming
+            finally:
+                await self._release(keys=[lease], args=[self.holder])
+        except Exception:  # Redis trouble: log, and retry at the next tick
+            log.exception("scheduler could not attempt job %s", job.name)
+            self._local_next[job.name] = time.time() + self.tick
+
+    async def _run_with_heartbeat(self, job: Job, lease: str) -> None:
+        async def heartbeat() -> None:
+            while True:
+                await asyncio.sleep(self.lease_ms / 3000)
+                if not await self._extend(keys=[lease], args=[self.holder, self.lease_ms]):
+                    log.error("lost the lease of job %s while running it", job.name)
+                    return
+
+        beat = asyncio.create_task(heartbeat())
+        started = time.perf_counter()
+        token = REQUEST_ID.set(f"job:{job.name}:{uuid.uuid4().hex[:12]}")
+        try:
+            async with asyncio.timeout(job.timeout):
+                await job.run(self.services)
+        except TimeoutError:
+            RUNS.labels(job.name, "timeout").inc()
+            log.error("job %s timed out after %ss", job.name, job.timeout)
+        except Exception:
+            RUNS.labels(job.name, "error").inc()
+            log.exception("job %s failed", job.name)
+        else:
+            RUNS.labels(job.name, "ok").inc()
+            LAST_SUCCESS.labels(job.name).set(time.time())
+        finally:
+            DURATION.labels(job.name).observe(time.perf_counter() - started)
+            REQUEST_ID.reset(token)
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
