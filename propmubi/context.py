@@ -9,6 +9,7 @@ import attrs
 
 from propmubi.config import Config
 from propmubi.db import Database
+from propmubi.events.catalog import EventCatalog
 from propmubi.keys import Keys
 from propmubi.plugins import PluginSet, resolve
 from propmubi.redis import Redis, create_redis
@@ -35,7 +36,9 @@ async def open_services(config: Config, plugins: PluginSet, *, lifecycle: bool =
     :param lifecycle: run ``propmubi_startup`` / ``propmubi_cleanup`` (CLI tools that only
         query may skip them).
     """
+    catalog = EventCatalog.from_plugins(plugins)
     db = Database(config.database)
+    db.catalog = catalog
     await db.open()
     redis = create_redis(config.redis)
     services = Services(config=config, plugins=plugins, db=db, redis=redis,

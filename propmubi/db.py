@@ -135,7 +135,8 @@ async def _execute(cur: Any, pool: str, kind: str, sql: str, params: Any, fetch:
 class Tx(_Queries):
     """A transaction on one connection; obtained from :meth:`Database.transaction`."""
 
-    def __init__(self, conn: Any, cur: Any) -> None:
+    def __init__(self, db: Database, conn: Any, cur: Any) -> None:
+        self.db = db
         self.connection = conn
         self._cur = cur
         #: Callables run after COMMIT succeeds (wake the outbox relay, drop a cache entry, ...).
@@ -160,6 +161,8 @@ class Database(_Queries):
         self.settings = settings
         self._pool: Any = None
         self._replica: Any = None
+        #: The event catalog, set when the event bus starts; ``publish()`` checks types with it.
+        self.catalog: Any = None
         self._gate = asyncio.Semaphore(settings.pool_max)
         self._replica_gate = asyncio.Semaphore(settings.pool_max)
         self.waiting = 0
@@ -248,7 +251,7 @@ class Database(_Queries):
             raise ValueError(f"unknown isolation level {isolation!r}")
         async with self.connection() as conn, conn.cursor() as cur:
             await cur.execute(f"BEGIN ISOLATION LEVEL {isolation}")
-            tx = Tx(conn, cur)
+            tx = Tx(self, conn, cur)
             try:
                 yield tx
             except BaseException:

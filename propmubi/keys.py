@@ -40,6 +40,14 @@ class Keys:
         """Dead-letter stream of one consumer group."""
         return f"{self.prefix}events:dead:{group}"
 
+    def replay_stream(self, group: str) -> str:
+        """Stream that re-feeds one consumer group from the event log (``events replay``)."""
+        return f"{self.prefix}events:replay:{group}"
+
+    def handler_errors(self, group: str) -> str:
+        """Hash: stream entry id -> the last error of a failing delivery (for dead letters)."""
+        return f"{self.prefix}events:errors:{group}"
+
     def plugin(self, plugin: str, *parts: str) -> str:
         """A key owned by a plugin: ``<prefix>p:<plugin>:<parts...>``."""
         return ":".join([f"{self.prefix}p", plugin, *parts])

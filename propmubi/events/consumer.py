@@ -1,0 +1,343 @@
+"""Consumers: each subscribing plugin is a consumer group; each worker process one consumer.
+
+A batch of deliveries is processed in one transaction that first records every event as
+processed for the group (``core_processed_events``); events already recorded are skipped, so a
+redelivery has no second effect, even when three copies race (the unique key serialises them).
+If a handler raises, the batch rolls back and each event is retried alone, so one poison event
+cannot hold the others back. A failing event stays pending; the retry scan claims it again
+after an exponential backoff (also taking over entries left by dead consumers after
+``events.claim_idle``), and after ``events.max_deliveries`` deliveries moves it to the group's
+dead-letter stream with the last error.
+
+Ordering: within one consumer, an aggregate's events are handled in stream order. Retries and
+several consumers per group can reorder them, so each delivery carries the aggregate's
+``sequence``; a handler keeping state per aggregate ignores one older than what it holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+import orjson
+
+from propmubi.context import Services
+from propmubi.db import Tx
+from propmubi.events import metrics as m
+from propmubi.events.catalog import EventCatalog, EventTypeError
+from propmubi.events.envelope import Delivery, Envelope
+from propmubi.observability import REQUEST_ID
+from propmubi.validation import json_converter
+
+__all__ = ["Consumer", "Group", "Handler", "collect_groups", "consumer_name"]
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Tx, Delivery], Awaitable[Any]]
+Entry = tuple[str, str, dict[str, str]]  # stream, entry id, fields
+
+_MARK_PROCESSED = """
+INSERT INTO core_processed_events (consumer, event_id)
+SELECT %s, unnest(%s::uuid[])
+ON CONFLICT DO NOTHING
+RETURNING event_id
+"""
+
+
+@attrs.frozen
+class Group:
+    """One subscribing plugin: its handlers by event type and the streams that carry them."""
+
+    name: str
+    handlers: dict[str, Handler]
+    streams: tuple[str, ...]
+
+
+def consumer_name() -> str:
+    """This process's consumer name, unique per host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def collect_groups(services: Services, catalog: EventCatalog) -> list[Group]:
+    """One group per plugin implementing ``propmubi_event_handlers``."""
+    groups = []
+    for plugin, handlers in services.plugins.call("propmubi_event_handlers"):
+        handlers = dict(handlers)
+        for type_name in handlers:
+            try:
+                catalog.info(type_name)
+            except EventTypeError as exc:
+                raise EventTypeError(f"plugin {plugin.name} subscribes to {type_name}: "
+                                     f"{exc}") from None
+        streams = sorted(services.keys.event_stream(p)
+                         for p in catalog.publishers(list(handlers)))
+        streams.append(services.keys.replay_stream(plugin.name))
+        groups.append(Group(plugin.name, handlers, tuple(streams)))
+    return groups
+
+
+def backoff(settings: Any, deliveries: int) -> float:
+    """Seconds a failed entry waits before its next delivery."""
+    return min(settings.retry_max, settings.retry_base * 2 ** max(0, deliveries - 1))
+
+
+class Consumer:
+    """Reads, handles, retries and dead-letters for every group of this process."""
+
+    def __init__(self, services: Services, catalog: EventCatalog, groups: list[Group],
+                 name: str | None = None) -> None:
+        self.services = services
+        self.catalog = catalog
+        self.groups = groups
+        self.name = name or consumer_name()
+        self.settings = services.config.events
+        self._stopping = asyncio.Event()
+
+    # -- setup --------------------------------------------------------------------------------
+
+    async def ensure_groups(self) -> None:
+        """Create each group on each of its streams, from the stream's start, so events
+        published before the group existed are still delivered."""
+        redis = self.services.redis
+        for group in self.groups:
+            for stream in group.streams:
+                try:
+                    await redis.xgroup_create(stream, group.name, id="0", mkstream=True)
+                except Exception as exc:  # BUSYGROUP: it exists already, which is the aim
+                    if "BUSYGROUP" not in str(exc):
+                        raise
+
+    # -- running ------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop reading; batches in progress finish (their entries are acked)."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Read and retry for every group until stopped; survives Redis and PostgreSQL
+        restarts (errors back off and retry)."""
+        await self._retrying(self.ensure_groups)
+        tasks = [asyncio.create_task(self._loop(self.read_once, g)) for g in self.groups]
+        tasks += [asyncio.create_task(self._loop(self.retry_once, g, self.settings.retry_scan))
+                  for g in self.groups]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _retrying(self, func: Callable[[], Awaitable[Any]]) -> None:
+        while not self._stopping.is_set():
+            try:
+                await func()
+                return
+            except Exception as exc:
+                log.warning("event consumer: %s: %s; retrying", type(exc).__name__, exc)
+                await self._pause(1.0)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _loop(self, step: Callable[[Group], Awaitable[int]], group: Group,
+                    pause: float = 0.0) -> None:
+        while not self._stopping.is_set():
+            try:
+                await step(group)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if "NOGROUP" in str(exc):  # Redis lost its data: recreate the groups
+                    await self._retrying(self.ensure_groups)
+                log.warning("event consumer %s: %s: %s", group.name, type(exc).__name__, exc)
+                await self._pause(1.0)
+                continue
+            if pause:
+                await self._pause(pause)
+
+    async def read_once(self, group: Group, block: bool = True) -> int:
+        """Read new entries for ``group`` (waiting up to ``events.block_ms`` for some when
+        ``block``) and handle them; return how many were read."""
+        response = await self.services.redis.xreadgroup(
+            group.name, self.name, {s: ">" for s in group.streams},
+            count=self.settings.consumer_batch,
+            block=self.settings.block_ms if block else None)
+        entries = [(stream, entry_id, fields)
+                   for stream, items in response or [] for entry_id, fields in items]
+        if entries:
+            await self.handle(group, entries)
+        return len(entries)
+
+    # -- handling -----------------------------------------------------------------------------
+
+    async def handle(self, group: Group, entries: list[Entry]) -> None:
+        """Handle delivered entries: ack what is done, leave failures pending."""
+        redis = self.services.redis
+        done: list[tuple[str, str]] = []
+        work: list[tuple[str, str, Envelope]] = []
+        for stream, entry_id, fields in entries:
+            try:
+                envelope = Envelope.from_fields(fields)
+            except (KeyError, ValueError, TypeError) as exc:
+                await self.dead_letter(group, stream, entry_id, fields, f"malformed entry: {exc}",
+                                       deliveries=1)
+                continue
+            if envelope.type in group.handlers:
+                work.append((stream, entry_id, envelope))
+            else:
+                done.append((stream, entry_id))  # another subscriber's type on a shared stream
+        if work:
+            started = time.perf_counter()
+            try:
+                await self._process(group, work)
+                done += [(s, i) for s, i, _ in work]
+            except Exception:
+                if len(work) == 1:
+                    await self._record_failure(group, *work[0])
+                else:
+                    for item in work:  # isolate the failing event(s)
+                        try:
+                            await self._process(group, [item])
+                            done.append(item[:2])
+                        except Exception:
+                            await self._record_failure(group, *item)
+            m.HANDLER_SECONDS.labels(group.name).observe(time.perf_counter() - started)
+        if done:
+            pipe = redis.pipeline(transaction=False)
+            by_stream: dict[str, list[str]] = {}
+            for stream, entry_id in done:
+                by_stream.setdefault(stream, []).append(entry_id)
+            for stream, ids in by_stream.items():
+                pipe.xack(stream, group.name, *ids)
+            pipe.hdel(self.services.keys.handler_errors(group.name), *[i for _, i in done])
+            await pipe.execute()
+
+    async def _process(self, group: Group, work: list[tuple[str, str, Envelope]]) -> None:
+        db = self.services.db
+        async with db.transaction() as tx:
+            ids = [e.id for _, _, e in work]
+            fresh = {row["event_id"] for row in await tx.fetch(_MARK_PROCESSED,
+                                                               (group.name, ids))}
+            for stream, entry_id, envelope in work:
+                if envelope.id not in fresh:
+                    m.DUPLICATES.labels(group.name).inc()
+                    continue
+                fresh.discard(envelope.id)  # the same event twice in one batch
+                delivery = Delivery(envelope=envelope, event=self._typed(envelope),
+                                    services=self.services, stream_id=entry_id)
+                token = REQUEST_ID.set(envelope.correlation_id or str(envelope.id))
+                try:
+                    async with asyncio.timeout(self.settings.handler_timeout):
+                        await group.handlers[envelope.type](tx, delivery)
+                finally:
+                    REQUEST_ID.reset(token)
+        now = time.time()
+        for _, _, envelope in work:
+            m.DELIVERED.labels(group.name, envelope.type).inc()
+            m.END_TO_END.labels(group.name).observe(max(0.0, now
+                                                        - envelope.occurred_at.timestamp()))
+
+    def _typed(self, envelope: Envelope) -> Any:
+        info = self.catalog.info(envelope.type)
+        return json_converter.structure(envelope.payload, info.cls)
+
+    async def _record_failure(self, group: Group, stream: str, entry_id: str,
+                              envelope: Envelope) -> None:
+        error = traceback.format_exc()
+        m.FAILED.labels(group.name, envelope.type).inc()
+        log.warning("handler of %s failed for %s (%s); it will be retried", group.name,
+                    envelope.type, envelope.id, extra={"error": error.splitlines()[-1]})
+        record = orjson.dumps({"error": error.splitlines()[-1], "traceback": error,
+                               "at": time.time()}).decode()
+        await self.services.redis.hset(self.services.keys.handler_errors(group.name), entry_id,
+                                       record)
+
+    # -- retries and dead letters -------------------------------------------------------------
+
+    async def retry_once(self, group: Group) -> int:
+        """Claim pending entries whose backoff has passed; dead-letter exhausted ones.
+
+        Returns how many entries it acted on.
+        """
+        redis, settings = self.services.redis, self.settings
+        acted = 0
+        min_idle = int(settings.retry_base * 1000)
+        for stream in group.streams:
+            pending = await redis.xpending_range(stream, group.name, min="-", max="+",
+                                                 count=settings.consumer_batch, idle=min_idle)
+            for item in pending:
+                entry_id, owner = item["message_id"], item["consumer"]
+                deliveries, idle = item["times_delivered"], item["time_since_delivered"] / 1000
+                wait = backoff(settings, deliveries)
+                if owner != self.name:
+                    wait = max(wait, settings.claim_idle)
+                if idle < wait:
+                    continue
+                acted += 1
+                if deliveries >= settings.max_deliveries:
+                    await self._exhausted(group, stream, entry_id, deliveries)
+                    continue
+                claimed = await redis.xclaim(stream, group.name, self.name,
+                                             min_idle_time=int(wait * 1000),
+                                             message_ids=[entry_id])
+                if not claimed:
+                    continue  # another consumer claimed it first
+                m.RETRIED.labels(group.name).inc()
+                live = [(stream, i, f) for i, f in claimed if f]
+                for gone, fields in claimed:
+                    if not fields:
+                        await self._trimmed(group, stream, gone)
+                if live:
+                    await self.handle(group, live)
+        return acted
+
+    async def _exhausted(self, group: Group, stream: str, entry_id: str, deliveries: int
+                         ) -> None:
+        redis = self.services.redis
+        found = await redis.xrange(stream, min=entry_id, max=entry_id)
+        if not found:
+            await self._trimmed(group, stream, entry_id)
+            return
+        raw = await redis.hget(self.services.keys.handler_errors(group.name), entry_id)
+        error = orjson.loads(raw) if raw else {"error": "unknown", "traceback": ""}
+        await self.dead_letter(group, stream, entry_id, found[0][1], error["error"],
+                               deliveries=deliveries, trace=error.get("traceback", ""))
+
+    async def dead_letter(self, group: Group, stream: str, entry_id: str,
+                          fields: dict[str, str], error: str, *, deliveries: int,
+                          trace: str = "") -> None:
+        """Move an entry to the group's dead-letter stream and ack it in the group."""
+        keys = self.services.keys
+        letter = {"stream": stream, "entry_id": entry_id, "group": group.name,
+                  "deliveries": str(deliveries), "error": error, "traceback": trace,
+                  "dead_at": str(time.time()), "fields": orjson.dumps(fields).decode()}
+        pipe = self.services.redis.pipeline(transaction=True)
+        pipe.xadd(keys.dead_letters(group.name), letter)
+        pipe.xack(stream, group.name, entry_id)
+        pipe.hdel(keys.handler_errors(group.name), entry_id)
+        await pipe.execute()
+        m.DEAD.labels(group.name, fields.get("type", "unknown")).inc()
+        log.error("event %s dead-lettered for %s after %d deliveries: %s",
+                  fields.get("id", entry_id), group.name, deliveries, error)
+
+    async def _trimmed(self, group: Group, stream: str, entry_id: str) -> None:
+        """A pending entry vanished from its stream: report it and re-feed it from the log."""
+        m.TRIMMED_UNACKED.labels(group.name).inc()
+        log.error("entry %s of %s was trimmed before %s acknowledged it; re-feeding it from the "
+                  "event log", entry_id, stream, group.name)
+        row = await self.services.db.fetchrow(
+            "SELECT id, type, version, publisher, aggregate_id, sequence, occurred_at, "
+            "correlation_id, actor, payload FROM core_outbox WHERE stream_id = %s", (entry_id,))
+        if row is not None:
+            await self.services.redis.xadd(self.services.keys.replay_stream(group.name),
+                                           Envelope.from_row(row).to_fields())
+        await self.services.redis.xack(stream, group.name, entry_id)

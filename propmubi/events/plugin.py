@@ -1,0 +1,185 @@
+"""The event bus as a core plugin: its jobs (trimming) and its commands (worker, events)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from typing import Any
+
+import attrs
+import orjson
+
+from propmubi import __version__, hookimpl
+from propmubi.context import Services
+from propmubi.events.bus import EventBus
+from propmubi.events.consumer import Group
+from propmubi.events.envelope import Envelope
+from propmubi.events.ops import (
+    drop_dead,
+    group_stats,
+    list_dead,
+    replay,
+    retry_dead,
+    trim_log,
+    trim_streams,
+)
+from propmubi.types import CliCommand, Job, PluginInfo
+
+__all__: list[str] = []
+
+
+@hookimpl
+def propmubi_plugin_info() -> PluginInfo:
+    return PluginInfo(name="bus", version=__version__,
+                      description="event bus: outbox relay, consumers, dead letters, replay")
+
+
+def _streams(services: Services) -> list[str]:
+    bus = EventBus(services)
+    publishers = {info.publisher for info in bus.catalog.types.values()}
+    streams = {services.keys.event_stream(p) for p in publishers}
+    streams |= {s for g in bus.groups for s in g.streams}
+    return sorted(streams)
+
+
+async def _trim_streams(services: Services) -> None:
+    await trim_streams(services, _streams(services))
+
+
+@hookimpl
+def propmubi_jobs() -> list[Job]:
+    return [Job(name="trim_streams", run=_trim_streams, every=60.0),
+            Job(name="trim_log", run=trim_log, every=3600.0)]
+
+
+# -- propmubi worker --------------------------------------------------------------------------
+
+def _configure_worker(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--metrics-port", type=int, default=None,
+                        help="serve /metrics and /health on 127.0.0.1:PORT")
+
+
+async def _run_worker(args: argparse.Namespace, services: Services) -> int:
+    from propmubi.events.worker import run_worker
+    from propmubi.server import check_schema
+
+    await check_schema(services.config, services.plugins)
+    return await run_worker(services, args.metrics_port)
+
+
+# -- propmubi events ... ----------------------------------------------------------------------
+
+def _configure_events(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="events_action", required=True, metavar="ACTION")
+    sub.add_parser("catalog", help="every registered event type with its fields")
+    sub.add_parser("stats", help="per consumer group: pending, lag, dead letters")
+    tail = sub.add_parser("tail", help="print events as they reach the streams")
+    tail.add_argument("--last", type=int, default=10, help="show this many past events first")
+    tail.add_argument("--no-follow", action="store_true", help="exit after the past events")
+    dlq = sub.add_parser("dlq", help="dead letters: list, show, retry, drop")
+    dlq.add_argument("dlq_action", choices=["list", "show", "retry", "drop"])
+    dlq.add_argument("dead_id", nargs="?", help="the dead letter's id (from `list`)")
+    dlq.add_argument("--consumer", help="the consumer group (plugin); default: all")
+    rep = sub.add_parser("replay", help="re-feed a consumer group from the event log")
+    rep.add_argument("--consumer", required=True, help="the consumer group (plugin name)")
+    rep.add_argument("--since", required=True, help="an ISO time or an event id")
+
+
+def _pick(bus: EventBus, name: str | None) -> list[Group]:
+    if name is None:
+        return bus.groups
+    found = [g for g in bus.groups if g.name == name]
+    if not found:
+        known = ", ".join(g.name for g in bus.groups) or "none"
+        raise SystemExit(f"propmubi events: no consumer group {name!r} (groups: {known})")
+    return found
+
+
+def _print(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+async def _run_events(args: argparse.Namespace, services: Services) -> int:
+    bus = EventBus(services)
+    action = args.events_action
+    if action == "catalog":
+        _print([{"type": i.type, "version": i.version, "publisher": i.publisher,
+                 "fields": i.fields, "doc": i.doc} for i in bus.catalog.types.values()])
+    elif action == "stats":
+        _print(await group_stats(services, bus.groups))
+    elif action == "tail":
+        await _tail(services, args)
+    elif action == "replay":
+        group = _pick(bus, args.consumer)[0]
+        await bus.consumer.ensure_groups()
+        try:
+            queued = await replay(services, group, args.since)
+        except ValueError as exc:
+            raise SystemExit(f"propmubi events replay: {exc}") from None
+        print(f"queued {queued} event(s) for {group.name}; running workers apply what is "
+              "missing")
+    else:
+        return await _dlq(services, bus, args)
+    return 0
+
+
+async def _dlq(services: Services, bus: EventBus, args: argparse.Namespace) -> int:
+    groups = _pick(bus, args.consumer)
+    if args.dlq_action == "list":
+        for letter in await list_dead(services, groups):
+            print(f"{letter.group}  {letter.dead_id}  {letter.fields.get('type')}  "
+                  f"event={letter.fields.get('id')}  deliveries={letter.deliveries}  "
+                  f"error={letter.error}")
+        return 0
+    if not args.dead_id:
+        raise SystemExit(f"propmubi events dlq {args.dlq_action}: give a dead letter id")
+    letters = {(d.group, d.dead_id): d for d in await list_dead(services, groups, 10_000)}
+    matches = [d for (g, i), d in letters.items() if i == args.dead_id]
+    if not matches:
+        raise SystemExit(f"propmubi events dlq: no dead letter {args.dead_id}")
+    letter = matches[0]
+    group = _pick(bus, letter.group)[0]
+    if args.dlq_action == "show":
+        _print(attrs.asdict(letter))
+    elif args.dlq_action == "drop":
+        await drop_dead(services, letter.group, letter.dead_id)
+        print(f"dropped {letter.dead_id} from {letter.group}")
+    else:
+        try:
+            await retry_dead(services, bus.consumer, group, letter.dead_id)
+        except Exception as exc:
+            print(f"retry failed again: {type(exc).__name__}: {exc}; the letter stays")
+            return 1
+        print(f"retried {letter.dead_id}: handled by {group.name}")
+    return 0
+
+
+async def _tail(services: Services, args: argparse.Namespace) -> None:
+    redis = services.redis
+    streams = [s for s in _streams(services) if ":replay:" not in s]
+    positions = {}
+    for stream in streams:
+        for entry_id, fields in reversed(await redis.xrevrange(stream, count=args.last)):
+            print(orjson.dumps(attrs.asdict(Envelope.from_fields(fields)),
+                               default=str).decode(), flush=True)
+            positions[stream] = entry_id
+        positions.setdefault(stream, "$")
+    while not args.no_follow:
+        response = await redis.xread(positions, block=1000, count=100)
+        for stream, items in response or []:
+            for entry_id, fields in items:
+                print(orjson.dumps(attrs.asdict(Envelope.from_fields(fields)),
+                                   default=str).decode(), flush=True)
+                positions[stream] = entry_id
+        await asyncio.sleep(0)
+
+
+@hookimpl
+def propmubi_cli_commands() -> list[CliCommand]:
+    return [
+        CliCommand(name="worker", help="run the outbox relay and every plugin's event consumers",
+                   configure=_configure_worker, run=_run_worker),
+        CliCommand(name="events", help="inspect and operate the event bus",
+                   configure=_configure_events, run=_run_events),
+    ]

@@ -1,0 +1,45 @@
+"""Publisher test plugin."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import attrs
+
+from propmubi import hookimpl
+from propmubi.db import Database
+from propmubi.events import event, publish
+from propmubi.types import PluginInfo
+
+
+@event("ledger.entry_recorded", version=1, aggregate="account_id")
+@attrs.frozen
+class EntryRecorded:
+    """An amount was recorded on an account."""
+
+    account_id: uuid.UUID
+    amount: int
+
+
+@hookimpl
+def propmubi_plugin_info() -> PluginInfo:
+    return PluginInfo(name="ledger")
+
+
+@hookimpl
+def propmubi_migrations() -> Path:
+    return Path(__file__).parent / "ledger_migrations"
+
+
+@hookimpl
+def propmubi_event_types() -> list[type]:
+    return [EntryRecorded]
+
+
+async def record(db: Database, account_id: uuid.UUID, amount: int) -> uuid.UUID:
+    """The state change and its event, committed together."""
+    async with db.transaction() as tx:
+        await tx.execute("INSERT INTO ledger_entries (account_id, amount) VALUES (%s, %s)",
+                         (account_id, amount))
+        return await publish(tx, EntryRecorded(account_id=account_id, amount=amount))

@@ -1,0 +1,12 @@
+-- No unique key on event_id on purpose: a double effect must be visible.
+CREATE TABLE tally_effects (
+    id          bigserial   PRIMARY KEY,
+    event_id    uuid        NOT NULL,
+    account_id  uuid        NOT NULL,
+    sequence    bigint      NOT NULL,
+    amount      bigint      NOT NULL,
+    handled_by  text        NOT NULL,
+    at          timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE TABLE tally_poison (amount bigint PRIMARY KEY);
+CREATE TABLE tally_delay (seconds float NOT NULL);
