@@ -37,7 +37,7 @@ from propmubi.events.envelope import Delivery, Envelope
 from propmubi.observability import REQUEST_ID
 from propmubi.validation import json_converter
 
-__all__ = ["Consumer", "Group", "Handler", "collect_groups", "consumer_name"]
+__all__ = ["Consumer", "Group", "Handler", "HandlerFailed", "collect_groups", "consumer_name"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,14 @@ class Group:
     name: str
     handlers: dict[str, Handler]
     streams: tuple[str, ...]
+
+
+class HandlerFailed(Exception):
+    """The handler of ``work[index]`` raised (the exception is the ``__cause__``)."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
 
 
 def consumer_name() -> str:
@@ -195,22 +203,23 @@ class Consumer:
                 work.append((stream, entry_id, envelope))
             else:
                 done.append((stream, entry_id))  # another subscriber's type on a shared stream
-        if work:
-            started = time.perf_counter()
+        started = time.perf_counter()
+        while work:
             try:
-                await self._process(group, work)
-                done += [(s, i) for s, i, _ in work]
-            except Exception:
-                if len(work) == 1:
-                    await self._record_failure(group, *work[0])
-                else:
-                    for item in work:  # isolate the failing event(s)
-                        try:
-                            await self._process(group, [item])
-                            done.append(item[:2])
-                        except Exception:
-                            await self._record_failure(group, *item)
-            m.HANDLER_SECONDS.labels(group.name).observe(time.perf_counter() - started)
+                await self.process(group, work)
+            except HandlerFailed as failed:
+                # Roll back the batch, leave the failing event pending, redo the others: each
+                # handler runs once per delivery.
+                await self._record_failure(group, *work[failed.index], failed.__cause__)
+                work = work[:failed.index] + work[failed.index + 1:]
+                continue
+            except Exception as exc:  # the database or Redis failed: everything stays pending
+                log.warning("event batch of %s not processed (%s: %s); it will be retried",
+                            group.name, type(exc).__name__, exc)
+                break
+            done += [(s, i) for s, i, _ in work]
+            break
+        m.HANDLER_SECONDS.labels(group.name).observe(time.perf_counter() - started)
         if done:
             pipe = redis.pipeline(transaction=False)
             by_stream: dict[str, list[str]] = {}
@@ -221,13 +230,15 @@ class Consumer:
             pipe.hdel(self.services.keys.handler_errors(group.name), *[i for _, i in done])
             await pipe.execute()
 
-    async def _process(self, group: Group, work: list[tuple[str, str, Envelope]]) -> None:
+    async def process(self, group: Group, work: list[tuple[str, str, Envelope]]) -> None:
+        """Handle ``work`` in one transaction; raise :class:`HandlerFailed` naming the event
+        whose handler raised (nothing of the batch is then committed)."""
         db = self.services.db
         async with db.transaction() as tx:
             ids = [e.id for _, _, e in work]
             fresh = {row["event_id"] for row in await tx.fetch(_MARK_PROCESSED,
                                                                (group.name, ids))}
-            for stream, entry_id, envelope in work:
+            for index, (_, entry_id, envelope) in enumerate(work):
                 if envelope.id not in fresh:
                     m.DUPLICATES.labels(group.name).inc()
                     continue
@@ -238,6 +249,8 @@ class Consumer:
                 try:
                     async with asyncio.timeout(self.settings.handler_timeout):
                         await group.handlers[envelope.type](tx, delivery)
+                except Exception as exc:
+                    raise HandlerFailed(index) from exc
                 finally:
                     REQUEST_ID.reset(token)
         now = time.time()
@@ -251,8 +264,8 @@ class Consumer:
         return json_converter.structure(envelope.payload, info.cls)
 
     async def _record_failure(self, group: Group, stream: str, entry_id: str,
-                              envelope: Envelope) -> None:
-        error = traceback.format_exc()
+                              envelope: Envelope, exc: BaseException | None) -> None:
+        error = "".join(traceback.format_exception(exc)) if exc else "unknown error"
         m.FAILED.labels(group.name, envelope.type).inc()
         log.warning("handler of %s failed for %s (%s); it will be retried", group.name,
                     envelope.type, envelope.id, extra={"error": error.splitlines()[-1]})

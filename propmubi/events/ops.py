@@ -12,7 +12,7 @@ import orjson
 
 from propmubi.context import Services
 from propmubi.events import metrics as m
-from propmubi.events.consumer import Consumer, Group
+from propmubi.events.consumer import Consumer, Group, HandlerFailed
 from propmubi.events.envelope import Envelope
 
 __all__ = [
@@ -72,7 +72,10 @@ async def retry_dead(services: Services, consumer: Consumer, group: Group, dead_
         raise KeyError(f"no dead letter {dead_id} in group {group.name}")
     letter = _letter(group.name, dead_id, found[0][1])
     envelope = Envelope.from_fields(letter.fields)
-    await consumer._process(group, [(letter.stream, letter.entry_id, envelope)])
+    try:
+        await consumer.process(group, [(letter.stream, letter.entry_id, envelope)])
+    except HandlerFailed as failed:
+        raise failed.__cause__ or failed from None
     await services.redis.xdel(key, dead_id)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from typing import Any
 
@@ -52,6 +53,16 @@ UPDATE core_outbox AS o SET published_at = now(), stream_id = v.stream_id
 FROM unnest(%s::bigint[], %s::text[]) AS v(position, stream_id)
 WHERE o.position = v.position
 """
+
+
+async def _fault_after_xadd() -> None:
+    """Test hook (fault injection): ``PROPMUBI_FAULT_RELAY_AFTER_XADD=sleep:<seconds>`` makes
+    the relay pause after its XADDs and before marking the rows published, so that a crash test
+    can SIGKILL the process exactly there (tests/events/test_crashes.py). Unset in production."""
+    fault = os.environ.get("PROPMUBI_FAULT_RELAY_AFTER_XADD")
+    if fault and fault.startswith("sleep:"):
+        log.warning("fault injection: relay sleeping %ss between XADD and COMMIT", fault[6:])
+        await asyncio.sleep(float(fault[6:]))
 
 
 class Relay:
@@ -142,6 +153,7 @@ class Relay:
                 envelope = Envelope.from_row(row)
                 pipe.xadd(keys.event_stream(envelope.publisher), envelope.to_fields())
             stream_ids = await pipe.execute()
+            await _fault_after_xadd()
             await tx.execute(_MARK, ([r["position"] for r in rows], stream_ids))
         now = time.time()
         for row in rows:

@@ -10,3 +10,10 @@ CREATE TABLE tally_effects (
 );
 CREATE TABLE tally_poison (amount bigint PRIMARY KEY);
 CREATE TABLE tally_delay (seconds float NOT NULL);
+ALTER TABLE tally_delay ADD COLUMN jitter boolean NOT NULL DEFAULT false;
+-- A "latest state" projection: an event older than what is held (by sequence) is ignored.
+CREATE TABLE tally_latest (
+    account_id  uuid    PRIMARY KEY,
+    sequence    bigint  NOT NULL,
+    amount      bigint  NOT NULL
+);
