@@ -172,6 +172,15 @@ async def _delete_keys(services: Services) -> None:
 
 
 @pytest.fixture
+async def event_bus(services: Services) -> Any:
+    """The event bus of this test's plugins; ``await event_bus.drain()`` relays and handles
+    every committed event now, so tests assert on effects without sleeping."""
+    from propmubi.events.bus import EventBus
+
+    return EventBus(services)
+
+
+@pytest.fixture
 async def client(migrated: Config, plugins: PluginSet, aiohttp_client: Any) -> Any:
     """An aiohttp test client on the full application (every middleware, real services)."""
     from propmubi.app import create_app

@@ -305,12 +305,12 @@ class Consumer:
                 if not claimed:
                     continue  # another consumer claimed it first
                 m.RETRIED.labels(group.name).inc()
-                live = [(stream, i, f) for i, f in claimed if f]
-                for gone, fields in claimed:
-                    if not fields:
-                        await self._trimmed(group, stream, gone)
-                if live:
-                    await self.handle(group, live)
+                (claimed_id, fields), = claimed
+                if not fields:
+                    # The entry is gone from the stream (Redis 6.2 answers with a nil entry).
+                    await self._trimmed(group, stream, entry_id)
+                    continue
+                await self.handle(group, [(stream, claimed_id, fields)])
         return acted
 
     async def _exhausted(self, group: Group, stream: str, entry_id: str, deliveries: int
