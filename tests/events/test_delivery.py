@@ -194,3 +194,41 @@ async def test_two_consumers_with_random_delays_match_serial_processing(services
         "SELECT account_id, sequence, amount FROM tally_latest")}
     # Serial processing would leave each account at its last event: sequence 10.
     assert latest == {a: (10, 36 + i) for i, a in enumerate(accounts)}
+
+
+async def test_two_relays_at_once_publish_each_event_once(services):
+    from propmubi.events.relay import Relay
+
+    relays = [Relay(services), Relay(services)]
+    tasks = [asyncio.create_task(r.run()) for r in relays]
+    try:
+        ids = [await record(services.db, uuid.uuid4(), n) for n in range(30)]
+        stream = services.keys.event_stream("ledger")
+        for _ in range(200):
+            if await services.redis.xlen(stream) >= 30 and not await services.db.fetchval(
+                    "SELECT count(*) FROM core_outbox WHERE published_at IS NULL"):
+                break
+            await asyncio.sleep(0.05)
+        entries = await services.redis.xrange(stream)
+        assert [f["id"] for _, f in entries] == [str(i) for i in ids]
+        assert sum(r.active for r in relays) == 1  # one leads, the other stands by
+    finally:
+        for relay in relays:
+            relay.stop()
+        await asyncio.gather(*tasks)
+
+
+async def test_bus_metrics_are_exposed(services, event_bus):
+    from propmubi.observability import render_metrics
+
+    await record(services.db, uuid.uuid4(), 1)
+    await event_bus.drain()
+    text = render_metrics().decode()
+    for name in ("propmubi_events_published_total", "propmubi_events_relayed_total",
+                 "propmubi_events_relay_lag_seconds", "propmubi_events_delivered_total",
+                 "propmubi_events_handler_duration_seconds", "propmubi_events_failed_total",
+                 "propmubi_events_retried_total", "propmubi_events_dead_lettered_total",
+                 "propmubi_events_end_to_end_seconds", "propmubi_events_group_pending",
+                 "propmubi_events_group_lag_seconds"):
+        assert name in text, name
+    assert 'propmubi_events_delivered_total{group="tally",type="ledger.entry_recorded"}' in text
