@@ -29,7 +29,8 @@ def _run(coro: Coroutine[Any, Any, Any]) -> Any:
 
 
 def _parser(plugin_commands: dict[str, Any] | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="propmubi", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="propmubi", description="Propmubi: one executable, several roles and tools.")
     parser.add_argument("--config", "-c", help="TOML file (default: $PROPMUBI_CONFIG, then "
                         "./propmubi.toml when present)")
     parser.add_argument("--version", action="version", version=f"propmubi {__version__}")
@@ -71,11 +72,15 @@ def _parser(plugin_commands: dict[str, Any] | None = None) -> argparse.ArgumentP
     return parser
 
 
-def _plugin_commands(plugins: PluginSet | None) -> dict[str, Any]:
-    if plugins is None:
-        return {}
-    return {c.name: c for _, commands in plugins.call("propmubi_cli_commands")
-            for c in commands}
+def _plugin_commands(plugins: PluginSet) -> dict[str, Any]:
+    found: dict[str, tuple[str, Any]] = {}
+    for plugin, commands in plugins.call("propmubi_cli_commands"):
+        for command in commands:
+            if command.name in found:
+                raise ConfigError(f"plugins {found[command.name][0]!r} and {plugin.name!r} "
+                                  f"both add the command {command.name!r}")
+            found[command.name] = (plugin.name, command)
+    return {name: command for name, (_, command) in found.items()}
 
 
 def cmd_plugin(config: Config, plugins: PluginSet, command: Any, args: argparse.Namespace
@@ -97,7 +102,11 @@ def _with_overrides(config: Config, args: argparse.Namespace) -> Config:
                               "unix_socket": args.unix_socket}.items() if v is not None}
     if args.reuse_port:
         http["reuse_port"] = True
-    return config.evolve(http=http) if http else config
+    try:
+        return config.evolve(http=http) if http else config
+    except ValueError as exc:  # the section's validators, e.g. --port 70000
+        message = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+        raise ConfigError(f"serve options: {message}") from None
 
 
 def _need(config: Config, *keys: str) -> None:
@@ -125,7 +134,8 @@ def cmd_plugins(config: Config, plugins: PluginSet) -> int:
 
 
 def cmd_config(config: Config, plugins: PluginSet) -> int:
-    print(json.dumps(redacted(config), indent=2, sort_keys=True))
+    settings = {p.name: p.settings for p in plugins if p.settings is not None}
+    print(json.dumps(redacted(config, settings), indent=2, sort_keys=True, default=str))
     return 0
 
 
@@ -189,14 +199,18 @@ def main(argv: list[str] | None = None) -> int:
     early, _ = pre.parse_known_args(argv)
     config: Config | None = None
     plugins: PluginSet | None = None
+    commands: dict[str, Any] = {}
     problem: ConfigError | None = None
     try:
         config = load_config(early.config)
         plugins = load_plugins(config)
+        commands = _plugin_commands(plugins)
+        parser = _parser(commands)
     except ConfigError as exc:
-        problem = exc  # reported after parsing, so --help and --version still work
+        # Reported after parsing, so that --help and --version still work.
+        problem, commands, parser = exc, {}, _parser()
     try:
-        args = _parser(_plugin_commands(plugins)).parse_args(argv)
+        args = parser.parse_args(argv)
         if problem is not None:
             raise problem
         assert config is not None and plugins is not None
@@ -206,7 +220,6 @@ def main(argv: list[str] | None = None) -> int:
             from propmubi.dev import run_dev
 
             return run_dev(config, args.config, port=args.port, seed=not args.no_seed)
-        commands = _plugin_commands(plugins)
         if args.command in commands:
             return cmd_plugin(config, plugins, commands[args.command], args)
         if args.command in COMMANDS:
@@ -225,8 +238,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"propmubi {args.command}: {exc}", file=sys.stderr)
             return EXIT_SCHEMA
         return 0
+    except migrate.MigrationError as exc:
+        print(f"propmubi: migration error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_SCHEMA
     except ConfigError as exc:
-        print(f"propmubi: configuration error: {exc}", file=sys.stderr)
+        # One line, so that journald and scripts see the whole reason at once.
+        print(f"propmubi: configuration error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130

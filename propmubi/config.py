@@ -3,29 +3,26 @@ credentials.
 
 Precedence, lowest first: the defaults below, the TOML file,
 ``$CREDENTIALS_DIRECTORY/<section>.<key>`` files (systemd ``LoadCredential=``), then
-``PROPMUBI_<SECTION>__<KEY>`` environment variables.
+``PROPMUBI_<SECTION>__<KEY>`` environment variables. A plugin's ``[plugins.<name>]`` table takes
+the same overrides as ``plugins.<name>.<key>`` files and ``PROPMUBI_PLUGINS__<NAME>__<KEY>``.
 Every problem is reported as one :class:`ConfigError` naming the key.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import attrs
 import cattrs
 
-__all__ = [
-    "Config",
-    "ConfigError",
-    "load_config",
-    "plugin_settings",
-    "redacted",
-]
+__all__ = ["Config", "ConfigError", "load_config", "plugin_settings", "redacted"]
 
 ENV_PREFIX = "PROPMUBI_"
 SECRET = {"secret": True}
@@ -38,6 +35,32 @@ class ConfigError(Exception):
 def _positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if value is not None and value <= 0:
         raise ValueError("must be greater than 0")
+
+
+def _rate(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    # Checked here so that a typo fails `propmubi check`, not the first request.
+    from propmubi.web.routing import RateLimit
+
+    RateLimit.parse(value)
+
+
+def _url(*schemes: str, dsn: bool = False) -> Any:
+    """Accept an empty value or a URL with one of ``schemes`` (or a libpq ``key=value`` DSN)."""
+
+    def check(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+        if not value or urlsplit(value).scheme in schemes or (dsn and "://" not in value
+                                                              and "=" in value):
+            return
+        raise ValueError(f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}")
+
+    return check
+
+
+def _at_most_pool_max(instance: Any, attribute: attrs.Attribute, value: int) -> None:
+    if value < 0:
+        raise ValueError("must be at least 0")
+    if value > instance.pool_max:
+        raise ValueError(f"must not exceed pool_max ({instance.pool_max})")
 
 
 @attrs.frozen
@@ -73,9 +96,11 @@ class HttpSection:
 class DatabaseSection:
     """PostgreSQL: primary and optional read replica."""
 
-    url: str = attrs.field(default="", metadata=SECRET)
-    replica_url: str = attrs.field(default="", metadata=SECRET)
-    pool_min: int = attrs.field(default=2, validator=attrs.validators.ge(0))
+    url: str = attrs.field(default="", metadata=SECRET,
+                           validator=_url("postgresql", "postgres", dsn=True))
+    replica_url: str = attrs.field(default="", metadata=SECRET,
+                                   validator=_url("postgresql", "postgres", dsn=True))
+    pool_min: int = attrs.field(default=2, validator=_at_most_pool_max)
     pool_max: int = attrs.field(default=16, validator=_positive)
     statement_timeout_ms: int = attrs.field(default=15_000, validator=_positive)
     connect_timeout: float = attrs.field(default=10.0, validator=_positive)
@@ -85,7 +110,8 @@ class DatabaseSection:
 class RedisSection:
     """Redis: one client; every key starts with ``key_prefix``."""
 
-    url: str = attrs.field(default="", metadata=SECRET)
+    url: str = attrs.field(default="", metadata=SECRET,
+                           validator=_url("redis", "rediss", "unix"))
     key_prefix: str = "propmubi:"
     max_connections: int = attrs.field(default=64, validator=_positive)
     socket_timeout: float = attrs.field(default=5.0, validator=_positive)
@@ -105,9 +131,9 @@ class RateLimitSection:
 
     enabled: bool = True
     # "<count>/<second|minute|hour>"; applied per client IP to every /api route.
-    per_ip: str = "600/minute"
+    per_ip: str = attrs.field(default="600/minute", validator=_rate)
     # Applied per authenticated subject when a request carries one.
-    per_subject: str = "1200/minute"
+    per_subject: str = attrs.field(default="1200/minute", validator=_rate)
 
 
 @attrs.frozen
@@ -118,6 +144,35 @@ class SchedulerSection:
     tick: float = attrs.field(default=1.0, validator=_positive)
     # A job's lease outlives a crashed holder by at most this many seconds.
     lease_seconds: int = attrs.field(default=60, validator=_positive)
+
+
+@attrs.frozen
+class EventsSection:
+    """The event bus: outbox relay, consumers, retries, dead letters, retention."""
+
+    # Rows the relay moves per transaction, and how often it looks without a NOTIFY (s).
+    relay_batch: int = attrs.field(default=500, validator=_positive)
+    relay_poll: float = attrs.field(default=1.0, validator=_positive)
+    # Entries a consumer reads per call, and how long a read blocks (ms).
+    consumer_batch: int = attrs.field(default=100, validator=_positive)
+    block_ms: int = attrs.field(default=1000, validator=_positive)
+    # A handler running longer is cancelled and the delivery counts as failed (s).
+    handler_timeout: float = attrs.field(default=30.0, validator=_positive)
+    # Retry backoff: retry_base * 2^(deliveries-1), capped at retry_max (s).
+    retry_base: float = attrs.field(default=0.5, validator=_positive)
+    retry_max: float = attrs.field(default=60.0, validator=_positive)
+    # How often pending entries are scanned for retries and claims (s).
+    retry_scan: float = attrs.field(default=0.5, validator=_positive)
+    # An entry pending this long on another consumer is taken over (that consumer died) (s).
+    claim_idle: float = attrs.field(default=30.0, validator=_positive)
+    # Deliveries before an event moves to the group's dead-letter stream.
+    max_deliveries: int = attrs.field(default=5, validator=_positive)
+    # How long the outbox keeps events for replay, and processed-event records (days).
+    log_retention_days: float = attrs.field(default=7.0, validator=_positive)
+    # Streams without any consumer group keep about this many entries.
+    ungrouped_stream_max_len: int = attrs.field(default=10_000, validator=_positive)
+    # Redis must not evict stream entries: "refuse" to start otherwise, or only "warn".
+    eviction_policy_check: Literal["refuse", "warn"] = "refuse"
 
 
 @attrs.frozen
@@ -143,6 +198,7 @@ class Config:
     logging: LoggingSection = attrs.Factory(LoggingSection)
     ratelimit: RateLimitSection = attrs.Factory(RateLimitSection)
     scheduler: SchedulerSection = attrs.Factory(SchedulerSection)
+    events: EventsSection = attrs.Factory(EventsSection)
     plugins: PluginsSection = attrs.Factory(PluginsSection)
     source: str = attrs.field(default="", eq=False)
 
@@ -169,26 +225,31 @@ def _strict_converter() -> cattrs.Converter:
         raise ValueError(f"expected a boolean, got {value!r}")
 
     def _int(value: Any, _: type) -> int:
-        if isinstance(value, bool):
-            raise ValueError(f"expected an integer, got {value!r}")
-        if isinstance(value, int):
+        if isinstance(value, int) and not isinstance(value, bool):
             return value
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                pass
+        if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+            return int(value.strip())
         raise ValueError(f"expected an integer, got {value!r}")
 
     def _float(value: Any, _: type) -> float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
+            number = float(value)
+        elif isinstance(value, str):
             try:
-                return float(value.strip())
+                number = float(value.strip())
             except ValueError:
                 pass
-        raise ValueError(f"expected a number, got {value!r}")
+        # "nan" and "inf" parse, but no timeout or interval means anything with them.
+        if number is None or not math.isfinite(number):
+            raise ValueError(f"expected a number, got {value!r}")
+        return number
+
+    def _literal(value: Any, type_: Any) -> Any:
+        allowed = get_args(type_)
+        if value in allowed:
+            return value
+        raise ValueError(f"expected one of {', '.join(map(repr, allowed))}, got {value!r}")
 
     def _str(value: Any, _: type) -> str:
         if isinstance(value, str):
@@ -199,7 +260,10 @@ def _strict_converter() -> cattrs.Converter:
         if isinstance(value, str):
             text = value.strip()
             if text.startswith("["):
-                value = json.loads(text)
+                try:
+                    value = json.loads(text)
+                except ValueError as exc:
+                    raise ValueError(f"expected a JSON list of strings: {exc}") from None
             else:
                 value = [part.strip() for part in text.split(",") if part.strip()]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -211,6 +275,7 @@ def _strict_converter() -> cattrs.Converter:
     conv.register_structure_hook(float, _float)
     conv.register_structure_hook(str, _str)
     conv.register_structure_hook_func(lambda t: t == list[str], _list_of_str)
+    conv.register_structure_hook_func(lambda t: get_origin(t) is Literal, _literal)
     return conv
 
 
@@ -227,26 +292,42 @@ def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
 
 
 def _known_keys() -> dict[str, set[str]]:
-    return {a.name: {f.name for f in attrs.fields(a.type)}
-            for a in attrs.fields(Config) if attrs.has(a.type)}
+    """The keys an env var or a credential file may set (``plugins.settings`` is set per
+    plugin, never whole)."""
+    known = {a.name: {f.name for f in attrs.fields(a.type)}
+             for a in attrs.fields(Config) if attrs.has(a.type)}
+    known["plugins"].discard("settings")
+    return known
+
+
+def _read_credential(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path.name}: cannot read credential file {path}: {exc}") from None
 
 
 def _overlay_credentials(tree: dict[str, Any], directory: str) -> None:
-    """Read ``<section>.<key>`` files from the systemd credentials directory."""
+    """Read ``<section>.<key>`` and ``plugins.<name>.<key>`` files from the systemd
+    credentials directory; other files there belong to someone else and are ignored."""
     folder = Path(directory)
     if not folder.is_dir():
         return
-    for section, keys in _known_keys().items():
-        for key in keys:
-            path = folder / f"{section}.{key}"
-            if path.is_file():
-                _set_path(tree, [section, key], path.read_text().strip())
+    known = _known_keys()
+    for path in sorted(folder.iterdir()):
+        parts = path.name.split(".")
+        if not path.is_file() or parts[0] not in known:
+            continue
+        if len(parts) == 2 and parts[1] in known[parts[0]]:
+            _set_path(tree, parts, _read_credential(path))
+        elif len(parts) == 3 and parts[0] == "plugins" and all(parts):
+            _set_path(tree, ["plugins", "settings", *parts[1:]], _read_credential(path))
 
 
 def _overlay_env(tree: dict[str, Any], environ: Mapping[str, str]) -> None:
     """Apply ``PROPMUBI_<SECTION>__<KEY>`` (and ``PROPMUBI_PLUGINS__<NAME>__<KEY>``)."""
     known = _known_keys()
-    for name, value in environ.items():
+    for name, value in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
         parts = [p.lower() for p in name[len(ENV_PREFIX):].split("__")]
@@ -257,10 +338,22 @@ def _overlay_env(tree: dict[str, Any], environ: Mapping[str, str]) -> None:
             if parts[1] not in known[section]:
                 raise ConfigError(f"{name}: unknown key {section}.{parts[1]}")
             _set_path(tree, parts, value)
-        elif section == "plugins" and len(parts) == 3:
+        elif section == "plugins" and len(parts) == 3 and all(parts):
             _set_path(tree, ["plugins", "settings", parts[1], parts[2]], value)
         else:
-            raise ConfigError(f"{name}: expected PROPMUBI_<SECTION>__<KEY>")
+            raise ConfigError(f"{name}: expected PROPMUBI_<SECTION>__<KEY> "
+                              "or PROPMUBI_PLUGINS__<NAME>__<KEY>")
+
+
+def _check_sections(tree: dict[str, Any]) -> None:
+    """Name a misspelt section, or a key written above every ``[section]`` header, plainly."""
+    known = _known_keys()
+    for name, value in tree.items():
+        if name not in known:
+            raise ConfigError(f"{name}: unknown section (expected one of "
+                              f"{', '.join(sorted(known))})")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name}: expected a table ([{name}])")
 
 
 def _lift_plugin_tables(tree: dict[str, Any]) -> None:
@@ -270,6 +363,8 @@ def _lift_plugin_tables(tree: dict[str, Any]) -> None:
         return
     own = {f.name for f in attrs.fields(PluginsSection)}
     settings = plugins.setdefault("settings", {})
+    if not isinstance(settings, dict):
+        return  # reported by validation, naming plugins.settings
     for key in [k for k in plugins if k not in own]:
         if isinstance(plugins[key], dict):
             settings.setdefault(key, {}).update(plugins.pop(key))
@@ -309,8 +404,11 @@ def load_config(
             tree = tomllib.loads(path.read_text())
         except FileNotFoundError:
             raise ConfigError(f"config file {path} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} cannot be read: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        _check_sections(tree)
     _lift_plugin_tables(tree)
     if environ.get("CREDENTIALS_DIRECTORY"):
         _overlay_credentials(tree, environ["CREDENTIALS_DIRECTORY"])
@@ -325,8 +423,13 @@ def _structure(tree: Any, cls: type, prefix: str) -> Any:
     obj, errors = structure_input(tree, cls, "config", _converter)
     if errors:
         first = errors[0]
-        key = ".".join(p for p in (prefix, first["field"]) if p)
-        raise ConfigError(f"{key or '(root)'}: {_friendly(first['message'])}")
+        field, message = first["field"], first["message"]
+        extra = "unknown field(s): "
+        if message.startswith(extra):  # cattrs names unknown keys of a nested table at the table
+            field = f"{field}.{message.removeprefix(extra).split(', ')[0]}"
+            message = "unknown field"
+        key = ".".join(p for p in (prefix, field) if p)
+        raise ConfigError(f"{key or '(root)'}: {_friendly(message)}")
     return obj
 
 
@@ -342,28 +445,61 @@ def plugin_settings(config: Config, name: str, cls: type[Any]) -> Any:
     return _structure(config.plugins.settings.get(name, {}), cls, f"plugins.{name}")
 
 
-def redacted(config: Config) -> dict[str, Any]:
-    """The configuration as plain data, secrets masked (empty ones stay empty)."""
-    out: dict[str, Any] = {}
-    for section in attrs.fields(Config):
-        value = getattr(config, section.name)
-        if not attrs.has(type(value)):
-            continue
-        data = _converter.unstructure(value)
-        for f in attrs.fields(type(value)):
-            if f.metadata.get("secret") and data.get(f.name):
-                data[f.name] = _mask_url(data[f.name])
-        out[section.name] = data
+def redacted(config: Config, settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The configuration as plain data, secrets masked (empty ones stay empty).
+
+    :param config: the configuration.
+    :param settings: the enabled plugins' structured settings by plugin name
+        (``LoadedPlugin.settings``): shown with their defaults, fields marked
+        ``metadata={"secret": True}`` masked. Other ``[plugins.<name>]`` tables are shown with
+        every value masked, since nothing says which of their keys are secret.
+    :returns: plain data for JSON.
+    """
+    out = {section.name: _masked(getattr(config, section.name))
+           for section in attrs.fields(Config) if attrs.has(section.type)}
+    tables = {name: {key: _mask_url(str(v)) if v not in ("", None) else v
+                     for key, v in table.items()}
+              for name, table in config.plugins.settings.items()}
+    for name, value in (settings or {}).items():
+        if value is not None and attrs.has(type(value)):
+            tables[name] = _masked(value)
+    out["plugins"]["settings"] = tables
     return out
 
 
+def _masked(value: Any) -> dict[str, Any]:
+    data = _converter.unstructure(value)
+    for f in attrs.fields(type(value)):
+        if f.metadata.get("secret") and data.get(f.name):
+            data[f.name] = _mask_url(str(data[f.name]))
+    return data
+
+
+_SECRET_PARAMS = {"password", "pass", "passwd", "secret", "token", "key", "api_key", "access_key",
+                  "sslpassword"}
+
+
 def _mask_url(value: str) -> str:
-    """Hide a password inside a URL but keep the host, which operators need to see."""
-    if "://" in value and "@" not in value:
-        return value
-    if "://" in value:
-        scheme, rest = value.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    return "***"
+    """Hide the password inside a URL (in its user part or its query) but keep the rest, which
+    operators need to see; anything that is not a URL is hidden whole."""
+    if "://" not in value:
+        return "***"
+    try:
+        parts = urlsplit(value)
+        password = parts.password
+    except ValueError:
+        return "***"
+    netloc = parts.netloc
+    if password is not None:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.split(':', 1)[0]}:***@{host}"
+    # Spliced back by hand: urlunsplit would turn unix:///path into unix:/path.
+    start = value.index("://") + 3
+    rest = value[start + len(parts.netloc):]
+    path, question, tail = rest.partition("?")
+    query, hash_, fragment = tail.partition("#")
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, "***" if k.lower() in _SECRET_PARAMS else v) for k, v in pairs],
+                          safe="/:*")
+    return f"{value[:start]}{netloc}{path}{question}{query}{hash_}{fragment}"

@@ -28,7 +28,7 @@ __all__ = [
 ENTRY_POINT_GROUP = "propmubi.plugins"
 # The core's own features register through the same manager as any domain plugin, so the
 # plugin API is exercised every day; they cannot be disabled.
-CORE_PLUGINS = ("propmubi.core_plugin",)
+CORE_PLUGINS = ("propmubi.core_plugin", "propmubi.events.plugin")
 
 
 class PluginError(ConfigError):
@@ -126,7 +126,8 @@ def _candidates(config: Config, extra: Sequence[Any]) -> list[Candidate]:
     for path in config.plugins.modules:
         found.append(Candidate(_import(path, "plugins.modules"), f"module {path}"))
     for obj in extra:
-        found.append(Candidate(obj, f"object {getattr(obj, '__name__', obj)!r}"))
+        label = getattr(obj, "__name__", None) or type(obj).__name__
+        found.append(Candidate(obj, f"object {label}"))
     return found
 
 
@@ -134,10 +135,51 @@ def _info(candidate: Candidate) -> PluginInfo:
     func = getattr(candidate.obj, "propmubi_plugin_info", None)
     if func is None:
         raise PluginError(f"{candidate.source} does not implement propmubi_plugin_info")
-    info = func()
+    try:
+        info = func()
+    except Exception as exc:  # e.g. a PluginInfo name that fails validation
+        raise PluginError(f"{candidate.source}: propmubi_plugin_info failed: "
+                          f"{type(exc).__name__}: {_one_line(exc)}") from None
     if not isinstance(info, PluginInfo):
         raise PluginError(f"{candidate.source}: propmubi_plugin_info must return a PluginInfo")
     return info
+
+
+def _one_line(exc: BaseException) -> str:
+    # attrs validators raise ValueError(message, attribute, ...): the message is enough.
+    text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+    return " ".join(text.split())
+
+
+def _check_hooks(pm: pluggy.PluginManager, name: str, obj: Any) -> None:
+    """Refuse what pluggy would silently ignore or only catch later: an unmarked or misspelt
+    hook, and wrappers (:meth:`PluginSet.call` calls implementations plainly)."""
+    for attr in dir(obj):
+        if not attr.startswith("propmubi_") or not inspect.isroutine(getattr(obj, attr, None)):
+            continue
+        if not hasattr(hookspecs, attr):
+            raise PluginError(f"plugin {name!r} implements an unknown hook {attr!r} "
+                              "(hook names are listed in propmubi.hookspecs)")
+        opts = pm.parse_hookimpl_opts(obj, attr)
+        if opts is None:
+            raise PluginError(f"plugin {name!r}: {attr} is not marked with @propmubi.hookimpl")
+        if opts.get("wrapper") or opts.get("hookwrapper"):
+            raise PluginError(f"plugin {name!r}: {attr} is a wrapper; propmubi hooks take "
+                              "plain implementations")
+
+
+def _settings(config: Config, name: str, obj: Any) -> Any:
+    func = getattr(obj, "propmubi_settings_class", None)
+    cls = func() if func is not None else None
+    if cls is None:
+        table = config.plugins.settings.get(name)
+        if table:
+            raise ConfigError(f"plugins.{name}.{sorted(table)[0]}: unknown key "
+                              f"(plugin {name!r} takes no settings)")
+        return None
+    if not attrs.has(cls):
+        raise PluginError(f"plugin {name!r}: propmubi_settings_class must return an attrs class")
+    return plugin_settings(config, name, cls)
 
 
 def _dependency_order(infos: dict[str, PluginInfo], core: Iterable[str]) -> list[str]:
@@ -173,6 +215,8 @@ def load_plugins(config: Config, extra: Sequence[Any] = ()) -> PluginSet:
     candidates: dict[str, tuple[Candidate, PluginInfo]] = {}
     for cand in _candidates(config, extra):
         info = _info(cand)
+        if info.name in candidates and candidates[info.name][0].obj is cand.obj:
+            continue  # the same module reached twice (entry point and plugins.modules, say)
         if info.name in candidates:
             raise PluginError(f"two plugins are named {info.name!r}: "
                               f"{candidates[info.name][0].source} and {cand.source}")
@@ -192,10 +236,12 @@ def load_plugins(config: Config, extra: Sequence[Any] = ()) -> PluginSet:
             skipped.append((name, cand.source, "not in plugins.enabled"))
 
     for name, (_, info) in sorted(enabled.items()):
-        missing = [dep for dep in info.requires if dep not in enabled]
-        if missing:
-            raise PluginError(f"plugin {name!r} requires {', '.join(missing)}, which "
-                              f"{'is' if len(missing) == 1 else 'are'} not enabled")
+        for dep in info.requires:
+            if dep not in candidates:
+                raise PluginError(f"plugin {name!r} requires {dep!r}, which is not installed")
+            if dep not in enabled:
+                raise PluginError(f"plugin {name!r} requires {dep!r}, which is not enabled "
+                                  f"(add it to plugins.enabled)")
 
     core = [n for n, (c, _) in enabled.items() if c.core]
     order = _dependency_order({n: i for n, (_, i) in enabled.items()}, core)
@@ -205,15 +251,17 @@ def load_plugins(config: Config, extra: Sequence[Any] = ()) -> PluginSet:
     loaded = []
     for name in order:
         cand, info = enabled[name]
-        pm.register(cand.obj, name=name)
-        settings_cls = getattr(cand.obj, "propmubi_settings_class", lambda: None)()
-        settings = plugin_settings(config, name, settings_cls) if settings_cls else None
+        _check_hooks(pm, name, cand.obj)
+        try:
+            pm.register(cand.obj, name=name)
+        except pluggy.PluginValidationError as exc:  # e.g. an argument the spec does not have
+            raise PluginError(f"plugin {name!r}: {_one_line(exc)}") from None
         loaded.append(LoadedPlugin(info=info, obj=cand.obj, source=cand.source,
-                                   settings=settings))
+                                   settings=_settings(config, name, cand.obj)))
     try:
-        pm.check_pending()
+        pm.check_pending()  # pluggy's own net, behind _check_hooks
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {exc.plugin!r} implements an unknown hook: {exc}") from None
+        raise PluginError(f"plugin {pm.get_name(exc.plugin)!r}: {_one_line(exc)}") from None
     stray = set(config.plugins.settings) - set(enabled) - {s[0] for s in skipped}
     if stray:
         raise PluginError(f"[plugins.{sorted(stray)[0]}] configures a plugin that is not installed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,22 @@ if TYPE_CHECKING:
 __all__ = ["CliCommand", "ConsolePage", "Job", "PluginInfo"]
 
 
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,30}")
+
+
+def _plugin_name(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    # The name prefixes tables, events and Redis streams, so it must be a plain identifier;
+    # "__" would be ambiguous in PROPMUBI_PLUGINS__<NAME>__<KEY>.
+    if not isinstance(value, str) or not _NAME.fullmatch(value) or "__" in value:
+        raise ValueError(f"plugin name {value!r} must be lowercase letters, digits and single "
+                         "underscores, starting with a letter, at most 31 characters")
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    # requires="auth" would otherwise become ("a", "u", "t", "h").
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
 @attrs.frozen
 class PluginInfo:
     """Who a plugin is and what it needs.
@@ -22,9 +39,9 @@ class PluginInfo:
     :ivar requires: names of plugins that must be enabled and set up (migrated, started) first.
     """
 
-    name: str = attrs.field(validator=attrs.validators.matches_re(r"^[a-z][a-z0-9_]{0,30}$"))
+    name: str = attrs.field(validator=_plugin_name)
     version: str = "0.0.0"
-    requires: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    requires: tuple[str, ...] = attrs.field(default=(), converter=_names)
     description: str = ""
 
 
@@ -49,6 +66,8 @@ class Job:
             raise ValueError(f"job {self.name}: set exactly one of every= and cron=")
         if self.every is not None and self.every <= 0:
             raise ValueError(f"job {self.name}: every= must be positive")
+        if self.timeout <= 0:
+            raise ValueError(f"job {self.name}: timeout= must be positive")
         if self.cron is not None:
             from croniter import croniter
 

@@ -1,0 +1,1 @@
+"""The HTTP layer: route declarations, middlewares, OpenAPI, typed keys."""
