@@ -18,7 +18,7 @@ from pathlib import Path
 
 from propmubi import migrate
 from propmubi.config import Config
-from propmubi.embedded import EmbeddedPostgres, EmbeddedRedis, _die_with_parent
+from propmubi.embedded import EmbeddedError, EmbeddedPostgres, EmbeddedRedis, die_with_parent
 from propmubi.plugins import load_plugins, resolve
 
 __all__ = ["DEV_DATABASE", "ROLES", "run_dev"]
@@ -46,7 +46,7 @@ def _spawn(role: str, env: dict[str, str], config_path: str | None) -> subproces
     if config_path:
         args += ["--config", config_path]
     return subprocess.Popen([*args, role], env=env, start_new_session=True,
-                            preexec_fn=lambda: _die_with_parent(signal.SIGTERM))
+                            preexec_fn=die_with_parent(signal.SIGTERM))
 
 
 def _stop_children(children: dict[str, subprocess.Popen[bytes]], grace: float) -> None:
@@ -77,6 +77,10 @@ def run_dev(config: Config, config_path: str | None, *, port: int | None = None,
     signal.signal(signal.SIGTERM, on_signal)
 
     env = dict(os.environ)
+    # A `dev` run under systemd is the unit's main process; its children must not speak
+    # for it to the notify socket or the watchdog.
+    for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
+        env.pop(name, None)
     postgres = redis = None
     children: dict[str, subprocess.Popen[bytes]] = {}
     code = 0
@@ -119,6 +123,9 @@ def run_dev(config: Config, config_path: str | None, *, port: int | None = None,
                     _say(f"{role} exited with {proc.returncode}; stopping everything")
                     stopping, code = True, 1
             time.sleep(0.2)
+    except EmbeddedError as exc:
+        _say(f"error: {exc}")
+        code = 1
     finally:
         _say("stopping")
         _stop_children(children, config.http.shutdown_grace + 5)

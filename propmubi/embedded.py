@@ -19,9 +19,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["EmbeddedError", "EmbeddedPostgres", "EmbeddedRedis", "short_socket_dir"]
+__all__ = ["EmbeddedError", "EmbeddedPostgres", "EmbeddedRedis", "die_with_parent",
+           "short_socket_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +45,62 @@ def short_socket_dir(data_dir: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"propmubi-{digest}"
 
 
-def _die_with_parent(sig: int) -> None:
-    """preexec_fn: ask the kernel to send ``sig`` to the child when its parent dies."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, sig, 0, 0, 0)
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: int) -> Callable[[], None]:
+    """A ``preexec_fn`` that makes the kernel send ``sig`` to the child when we die.
+
+    Covers the race where we die between ``fork`` and ``prctl`` (the child then signals
+    itself), and loads libc before the fork (``dlopen`` in a forked child of a threaded parent
+    can deadlock). The signal follows the *thread* that forks: spawn from the main thread.
+    A no-op off Linux.
+    """
+    if not sys.platform.startswith("linux"):
+        return lambda: None
+    libc = ctypes.CDLL(None, use_errno=True)
+    parent = os.getpid()
+
+    def preexec() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+        if os.getppid() != parent:  # already orphaned: the kernel will not tell us again
+            os.kill(os.getpid(), sig)
+
+    return preexec
+
+
+def _runs(pid: int, program: str, folder: Path) -> bool:
+    """Whether ``pid`` is ``program`` working in ``folder`` (both servers chdir to their data).
+
+    A stale pid file's pid may have been reused by an unrelated process: never signal that.
+    """
+    proc = Path(f"/proc/{pid}")
+    if not Path("/proc/self").exists():  # no procfs: trust the pid file
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+    try:
+        cmdline = (proc / "cmdline").read_bytes()
+        cwd = Path(os.readlink(proc / "cwd"))
+    except OSError:
+        return False
+    return program.encode() in cmdline and cwd == folder
+
+
+def _wait_gone(pid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            pass
+        time.sleep(0.05)
 
 
 def _wait(proc: subprocess.Popen[bytes], timeout: float) -> bool:
@@ -118,15 +170,16 @@ class EmbeddedPostgres:
 
     def _stop_stale(self) -> None:
         pidfile = self.pgdata / "postmaster.pid"
-        if not pidfile.exists():
-            return
-        with contextlib.suppress(ValueError, OSError, IndexError):
+        try:
             pid = int(pidfile.read_text().splitlines()[0])
-            os.kill(pid, signal.SIGINT)
-            log.warning("stopping a PostgreSQL left running by an earlier run (pid %s)", pid)
-            for _ in range(100):
-                os.kill(pid, 0)
-                time.sleep(0.1)
+        except (ValueError, OSError, IndexError):
+            return
+        if pid == os.getpid() or not _runs(pid, "postgres", self.pgdata):
+            return  # PostgreSQL itself sees through a stale lock file
+        log.warning("stopping a PostgreSQL left running by an earlier run (pid %s)", pid)
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGINT)  # fast shutdown
+        _wait_gone(pid, 30.0)
 
     def start(self, timeout: float = 60.0) -> str:
         """Initialise the cluster on first use, start the server, return its URL."""
@@ -164,7 +217,7 @@ class EmbeddedPostgres:
                 args, user=self._user, stdin=subprocess.DEVNULL, stdout=logfile,
                 stderr=subprocess.STDOUT, start_new_session=True,
                 # SIGINT is PostgreSQL's "fast shutdown": roll back and exit cleanly.
-                preexec_fn=lambda: _die_with_parent(signal.SIGINT))
+                preexec_fn=die_with_parent(signal.SIGINT))
         self._wait_ready(timeout)
         return self.url()
 
@@ -263,9 +316,10 @@ class EmbeddedRedis:
         pidfile = self.data_dir / "redis.pid"
         with contextlib.suppress(ValueError, OSError):
             stale = int(pidfile.read_text().strip())
-            os.kill(stale, signal.SIGTERM)
-            log.warning("stopping a Redis left running by an earlier run (pid %s)", stale)
-            time.sleep(0.5)
+            if stale != os.getpid() and _runs(stale, "redis-server", self.data_dir):
+                log.warning("stopping a Redis left running by an earlier run (pid %s)", stale)
+                os.kill(stale, signal.SIGTERM)
+                _wait_gone(stale, 30.0)
         with contextlib.suppress(FileNotFoundError):
             self.socket.unlink()
         args = [self.server_path, "--port", "0", "--unixsocket", str(self.socket),
@@ -276,7 +330,7 @@ class EmbeddedRedis:
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True,
-                                     preexec_fn=lambda: _die_with_parent(signal.SIGTERM))
+                                     preexec_fn=die_with_parent(signal.SIGTERM))
         deadline = time.monotonic() + timeout
         while not self.socket.exists():
             if self.proc.poll() is not None:

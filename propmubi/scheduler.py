@@ -4,7 +4,9 @@ schedulers (one per VM), and a crashed holder's lease expires so another schedul
 For each due job a scheduler takes the job's lease (``SET NX PX``), re-reads the shared "next
 due" time under the lease, runs the job while a heartbeat extends the lease, stores the next due
 time, then releases the lease. Leases are short (``scheduler.lease_seconds``) and renewed, so a
-crash is noticed quickly even for long jobs.
+crash is noticed quickly even for long jobs. A job first runs at its first tick after it is first
+seen (never at an arbitrary start-up time: a monthly cron job must not run on every deploy); a
+tick missed while no scheduler ran is run once, late, then the schedule resumes.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import math
 import os
 import socket
 import time
 import uuid
 
+import attrs
 from croniter import croniter
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -48,9 +52,10 @@ return 0
 
 
 def collect_jobs(services: Services) -> list[Job]:
-    """Every enabled plugin's jobs, named ``<plugin>.<job>``."""
-    import attrs
+    """Every enabled plugin's jobs, named ``<plugin>.<job>``.
 
+    :raises ValueError: when two jobs end up with the same name.
+    """
     jobs = []
     for plugin, plugin_jobs in services.plugins.call("propmubi_jobs"):
         for job in plugin_jobs:
@@ -65,8 +70,15 @@ def collect_jobs(services: Services) -> list[Job]:
 def next_due(job: Job, after: float) -> float:
     """The first time strictly after ``after`` (epoch seconds) at which ``job`` is due."""
     if job.every is not None:
-        # Aligned to multiples of the interval, so every scheduler agrees on the ticks.
-        return (int(after // job.every) + 1) * job.every
+        # Aligned to multiples of the interval, so every scheduler agrees on the ticks. The
+        # index is corrected both ways because float division can land one step off (with
+        # every=0.2, 10.2 // 0.2 == 50.0 would give 10.2 again: the same tick twice).
+        k = math.floor(after / job.every)
+        while k * job.every <= after:
+            k += 1
+        while (k - 1) * job.every > after:
+            k -= 1
+        return k * job.every
     base = dt.datetime.fromtimestamp(after, dt.UTC)
     return croniter(job.cron, base).get_next(float)
 
@@ -95,18 +107,24 @@ class Scheduler:
         """Loop until stopped, starting each due job (without overlapping itself)."""
         log.info("scheduler %s running %d job(s): %s", self.holder, len(self.jobs),
                  ", ".join(j.name for j in self.jobs) or "none")
-        while not self._stopping.is_set():
-            now = time.time()
-            for job in self.jobs:
-                if job.name in self._running or self._local_next.get(job.name, 0) > now:
-                    continue
-                self._running[job.name] = asyncio.create_task(self._attempt(job))
-                self._running[job.name].add_done_callback(
-                    lambda _t, name=job.name: self._running.pop(name, None))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.tick)
-        if self._running:
-            await asyncio.gather(*self._running.values(), return_exceptions=True)
+        try:
+            while not self._stopping.is_set():
+                now = time.time()
+                for job in self.jobs:
+                    if job.name in self._running or self._local_next.get(job.name, 0) > now:
+                        continue
+                    self._running[job.name] = asyncio.create_task(self._attempt(job))
+                    self._running[job.name].add_done_callback(
+                        lambda _t, name=job.name: self._running.pop(name, None))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self.tick)
+            if self._running:
+                await asyncio.gather(*self._running.values(), return_exceptions=True)
+        except asyncio.CancelledError:
+            # Cancelled rather than stopped: cancel the runs too (each releases its lease).
+            for task in list(self._running.values()):
+                await _cancel_and_wait(task)
+            raise
 
     async def _attempt(self, job: Job) -> None:
         redis, keys = self.services.redis, self.services.keys
@@ -118,13 +136,19 @@ class Scheduler:
                 return
             try:
                 due_key = keys.job_next_run(job.name)
-                stored = await redis.get(due_key)
+                due = _parse_due(await redis.get(due_key))
                 now = time.time()
-                due = float(stored) if stored is not None else now
+                if due is None:
+                    # Never scheduled (or the value is unreadable): wait for the first tick.
+                    due = next_due(job, now)
+                    await redis.set(due_key, repr(due))
                 if now < due:
                     self._local_next[job.name] = due
                     return
-                await self._run_with_heartbeat(job, lease)
+                if await self._run_with_heartbeat(job, lease) == "lease_lost":
+                    # Whoever holds the lease now owns the schedule; leave the due time alone.
+                    self._local_next[job.name] = time.time() + self.tick
+                    return
                 upcoming = next_due(job, max(time.time(), due))
                 await redis.set(due_key, repr(upcoming))
                 self._local_next[job.name] = upcoming
@@ -134,32 +158,76 @@ class Scheduler:
             log.exception("scheduler could not attempt job %s", job.name)
             self._local_next[job.name] = time.time() + self.tick
 
-    async def _run_with_heartbeat(self, job: Job, lease: str) -> None:
+    async def _run_with_heartbeat(self, job: Job, lease: str) -> str:
+        """Run ``job`` once, extending its lease meanwhile; count, log and return the outcome
+        (``ok``, ``error``, ``timeout`` or ``lease_lost``).
+
+        The run is cancelled when it exceeds ``job.timeout`` and when the lease is found lost
+        (another scheduler may then start the same tick: two runs must not overlap).
+        """
+
         async def heartbeat() -> None:
             while True:
                 await asyncio.sleep(self.lease_ms / 3000)
-                if not await self._extend(keys=[lease], args=[self.holder, self.lease_ms]):
-                    log.error("lost the lease of job %s while running it", job.name)
+                try:
+                    kept = await self._extend(keys=[lease], args=[self.holder, self.lease_ms])
+                except Exception:  # Redis hiccup: the lease still has time; try again
+                    log.warning("could not extend the lease of job %s", job.name, exc_info=True)
+                    continue
+                if not kept:
+                    log.error("lost the lease of job %s while running it; cancelling the run",
+                              job.name)
                     return
 
-        beat = asyncio.create_task(heartbeat())
         started = time.perf_counter()
         token = REQUEST_ID.set(f"job:{job.name}:{uuid.uuid4().hex[:12]}")
+        # Both tasks copy the context now, so the job's log lines carry its correlation id.
+        runner = asyncio.create_task(job.run(self.services), name=f"job:{job.name}")
+        beat = asyncio.create_task(heartbeat(), name=f"lease:{job.name}")
+        outcome = "ok"
         try:
-            async with asyncio.timeout(job.timeout):
-                await job.run(self.services)
-        except TimeoutError:
-            RUNS.labels(job.name, "timeout").inc()
-            log.error("job %s timed out after %ss", job.name, job.timeout)
-        except Exception:
-            RUNS.labels(job.name, "error").inc()
-            log.exception("job %s failed", job.name)
-        else:
-            RUNS.labels(job.name, "ok").inc()
-            LAST_SUCCESS.labels(job.name).set(time.time())
+            done, _ = await asyncio.wait({runner, beat}, timeout=job.timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if runner not in done:
+                outcome = "lease_lost" if beat in done else "timeout"
+                await _cancel_and_wait(runner)
+                if outcome == "timeout":
+                    log.error("job %s timed out after %ss", job.name, job.timeout)
+            elif runner.cancelled():
+                outcome = "error"
+                log.error("job %s was cancelled from within", job.name)
+            elif (exc := runner.exception()) is not None:
+                outcome = "error"
+                log.error("job %s failed", job.name, exc_info=exc)
         finally:
-            DURATION.labels(job.name).observe(time.perf_counter() - started)
-            REQUEST_ID.reset(token)
+            if not runner.done():  # the scheduler itself is being cancelled
+                await _cancel_and_wait(runner)
+                outcome = "cancelled"
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
+            RUNS.labels(job.name, outcome).inc()
+            if outcome == "ok":
+                LAST_SUCCESS.labels(job.name).set(time.time())
+            DURATION.labels(job.name).observe(time.perf_counter() - started)
+            REQUEST_ID.reset(token)
+        return outcome
+
+
+async def _cancel_and_wait(task: asyncio.Task[object]) -> None:
+    """Cancel ``task`` and wait for it to end, without swallowing our own cancellation."""
+    task.cancel()
+    await asyncio.wait({task})
+    if not task.cancelled():
+        task.exception()  # retrieved: how a cancelled run ended is not news
+
+
+def _parse_due(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        due = float(value)
+    except ValueError:
+        log.error("ignoring an unreadable next-run time %r", value)
+        return None
+    return due if math.isfinite(due) else None

@@ -6,21 +6,59 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import re
+import types
+import typing
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 import cattrs
-from cattrs.errors import ForbiddenExtraKeysError
+from cattrs.cols import (
+    homogenous_tuple_structure_factory,
+    is_mapping,
+    is_mutable_sequence,
+    is_sequence,
+    list_structure_factory,
+)
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
 from propmubi.errors import FieldError
 
 __all__ = ["json_converter", "query_converter", "structure_input", "unstructure"]
 
 
+_JSON_KINDS = {str: "string", int: "integer", float: "number", bool: "boolean",
+               type(None): "null", list: "array", dict: "object"}
+# PostgreSQL's bigint; a larger integer would fail in the database as a 500.
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+
+
+def _kind(value: Any) -> str:
+    return _JSON_KINDS.get(type(value), type(value).__name__)
+
+
 def _reject(expected: str, value: Any) -> ValueError:
-    return ValueError(f"expected {expected}, got {type(value).__name__}")
+    return ValueError(f"expected {expected}, got {_kind(value)}")
+
+
+def _guard(check: Any, expected: str, make: Any, wrap_str: bool = False) -> Any:
+    """A hook factory that checks the JSON shape before cattrs descends into a value: cattrs
+    alone would iterate a string as a list of characters or read an int as an object."""
+
+    def factory(tp: Any) -> Any:
+        inner = make(tp)
+
+        def hook(value: Any, _: Any) -> Any:
+            if wrap_str and isinstance(value, str):
+                value = [value]  # a query key given once for a list field
+            elif not check(value):
+                raise _reject(expected, value)
+            return inner(value, tp)
+
+        return hook
+
+    return factory
 
 
 def _base_converter(strict: bool) -> cattrs.Converter:
@@ -29,12 +67,17 @@ def _base_converter(strict: bool) -> cattrs.Converter:
 
     def _str(value: Any, _: type) -> str:
         if isinstance(value, str):
+            # PostgreSQL text cannot hold NUL; refuse it here rather than fail in the database.
+            if "\x00" in value:
+                raise ValueError("must not contain NUL (U+0000) characters")
             return value
         raise _reject("a string", value)
 
     def _int(value: Any, _: type) -> int:
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
+            if _INT_MIN <= value <= _INT_MAX:
+                return value
+            raise ValueError("expected an integer within the 64-bit range")
         if not strict and isinstance(value, str) and re.fullmatch(r"[+-]?\d{1,18}", value):
             return int(value)
         raise _reject("an integer", value)
@@ -67,7 +110,10 @@ def _base_converter(strict: bool) -> cattrs.Converter:
                 raise ValueError("expected an ISO 8601 date-time") from None
             if parsed.tzinfo is None:
                 raise ValueError("expected a date-time with a UTC offset")
-            return parsed.astimezone(dt.UTC)
+            try:
+                return parsed.astimezone(dt.UTC)
+            except OverflowError:  # year 1 or 9999 pushed out of range by its offset
+                raise ValueError("expected a date-time within years 1-9999 in UTC") from None
         raise _reject("an ISO 8601 date-time string", value)
 
     def _date(value: Any, _: type) -> dt.date:
@@ -102,6 +148,17 @@ def _base_converter(strict: bool) -> cattrs.Converter:
     conv.register_structure_hook(uuid.UUID, _uuid)
     conv.register_structure_hook_func(
         lambda t: isinstance(t, type) and issubclass(t, enum.Enum), _enum)
+    # Later registrations win: lists are matched before the wider sequence predicate.
+    conv.register_structure_hook_factory(is_mapping, _guard(
+        lambda v: isinstance(v, Mapping), "an object", conv.gen_structure_mapping))
+    conv.register_structure_hook_factory(is_sequence, _guard(
+        lambda v: isinstance(v, list), "an array",
+        lambda t: homogenous_tuple_structure_factory(t, conv), wrap_str=not strict))
+    conv.register_structure_hook_factory(is_mutable_sequence, _guard(
+        lambda v: isinstance(v, list), "an array",
+        lambda t: list_structure_factory(t, conv), wrap_str=not strict))
+    conv.register_structure_hook_factory(attrs.has, _guard(
+        lambda v: isinstance(v, Mapping), "an object", conv.gen_structure_attrs_fromdict))
     # Responses: orjson writes datetimes, UUIDs and enums itself.
     for passthrough in (dt.datetime, dt.date, uuid.UUID):
         conv.register_unstructure_hook(passthrough, lambda v: v)
@@ -117,46 +174,66 @@ def unstructure(value: Any) -> Any:
     return json_converter.unstructure(value)
 
 
+def _message(exc: BaseException) -> str:
+    # attrs validators raise ValueError(message, attribute, ...): only the message is public.
+    if exc.args and isinstance(exc.args[0], str) and exc.args[0]:
+        return exc.args[0]
+    return str(exc)
+
+
 def _format(exc: BaseException, type_: Any) -> str:
     if isinstance(exc, KeyError):
         return "required field missing"
-    if isinstance(exc, ForbiddenExtraKeysError):
-        return f"unknown field(s): {', '.join(sorted(exc.extra_fields))}"
     if isinstance(exc, (ValueError, TypeError)) and str(exc):
-        return str(exc)
+        return _message(exc)
     name = getattr(type_, "__name__", str(type_))
     return f"invalid value, expected {name}"
 
 
-def _json_path_to_field(path: str) -> str:
-    return path[1:].lstrip(".") if path.startswith("$") else path
+def _join(path: str, name: Any) -> str:
+    if isinstance(name, int):
+        return f"{path}[{name}]"
+    return f"{path}.{name}" if path else str(name)
 
 
-def _type_errors(exc: BaseException, location: str) -> list[FieldError]:
-    out = []
-    for message in cattrs.transform_error(exc, path="$", format_exception=_format):
-        reason, _, path = message.rpartition(" @ ")
-        field = _json_path_to_field(path)
-        if reason.startswith("unknown field(s): ") and not field:
-            for name in reason.removeprefix("unknown field(s): ").split(", "):
-                out.append(FieldError(location, name, "unknown field"))
-            continue
-        out.append(FieldError(location, field, reason))
-    return out
+def _type_errors(exc: BaseException, path: str, location: str, out: list[FieldError],
+                 type_: Any = None) -> None:
+    """Flatten cattrs' exception groups into field errors with dotted paths (``a.b[2].c``)."""
+    if isinstance(exc, (ClassValidationError, IterableValidationError)):
+        with_notes, without = exc.group_exceptions()
+        for inner, note in with_notes:
+            name = note.name if isinstance(exc, ClassValidationError) else note.index
+            _type_errors(inner, _join(path, name), location, out, note.type)
+        for inner in without:
+            _type_errors(inner, path, location, out)
+    elif isinstance(exc, ForbiddenExtraKeysError):
+        # Name each unknown key at its own path, nested ones included.
+        for name in sorted(exc.extra_fields):
+            out.append(FieldError(location, _join(path, name), "unknown field"))
+    else:
+        out.append(FieldError(location, path, _format(exc, type_)))
+
+
+def _run_validator(field: Any, instance: Any, value: Any, where: str, location: str,
+                   out: list[FieldError]) -> bool:
+    """Run one field's validator; False (and an error recorded) when it refuses the value."""
+    if field.validator is None:
+        return True
+    try:
+        field.validator(instance, field, value)
+    except (ValueError, TypeError) as exc:
+        out.append(FieldError(location, where, _message(exc)))
+        return False
+    return True
 
 
 def _validator_errors(obj: Any, path: str, location: str, out: list[FieldError]) -> None:
     """Run every attrs validator on its own, so one bad field does not hide the next."""
     for field in attrs.fields(type(obj)):
         value = getattr(obj, field.name)
-        where = f"{path}.{field.name}" if path else field.name
-        if field.validator is not None:
-            try:
-                field.validator(obj, field, value)
-            except (ValueError, TypeError) as exc:
-                out.append(FieldError(location, where, str(exc)))
-                continue
-        _validate_nested(value, where, location, out)
+        where = _join(path, field.name)
+        if _run_validator(field, obj, value, where, location, out):
+            _validate_nested(value, where, location, out)
 
 
 def _validate_nested(value: Any, path: str, location: str, out: list[FieldError]) -> None:
@@ -167,7 +244,66 @@ def _validate_nested(value: Any, path: str, location: str, out: list[FieldError]
             _validate_nested(item, f"{path}[{i}]", location, out)
     elif isinstance(value, Mapping):
         for key, item in value.items():
-            _validate_nested(item, f"{path}.{key}", location, out)
+            _validate_nested(item, _join(path, key), location, out)
+
+
+class _Unfinished:
+    """Stands in for an instance that could not be built: a validator reading a sibling field
+    gets an AttributeError, which the partial pass ignores (the full pass will run it)."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(name)
+
+
+def _has_errors_under(path: str, bad: set[str]) -> bool:
+    if not path:
+        return bool(bad)
+    return any(b == path or b.startswith((path + ".", path + "[")) for b in bad)
+
+
+def _partial_constraints(data: Any, tp: Any, path: str, location: str,
+                         converter: cattrs.Converter, bad: set[str], out: list[FieldError]
+                         ) -> None:
+    """After type errors, still check the constraints of every part that did type-check, so
+    that one response lists all that is wrong rather than one round trip per kind of error."""
+    if not _has_errors_under(path, bad):
+        try:
+            value = converter.structure(data, tp)
+        except Exception:  # a part cattrs refuses alone; its type error is already listed
+            return
+        _validate_nested(value, path, location, out)
+        return
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args:
+        others = [a for a in args if a is not type(None)]
+        if len(others) == 1:
+            tp, args = others[0], typing.get_args(others[0])
+    origin = typing.get_origin(tp)
+    if attrs.has(tp) and isinstance(data, Mapping):
+        attrs.resolve_types(tp)
+        unfinished = _Unfinished()
+        for field in attrs.fields(tp):
+            if field.name not in data:
+                continue
+            where = _join(path, field.name)
+            if _has_errors_under(where, bad):
+                _partial_constraints(data[field.name], field.type, where, location, converter,
+                                     bad, out)
+                continue
+            try:
+                value = converter.structure(data[field.name], field.type)
+                valid = _run_validator(field, unfinished, value, where, location, out)
+            except Exception:  # a validator that needs the whole instance; checked later
+                continue
+            if valid:
+                _validate_nested(value, where, location, out)
+    elif is_sequence(tp) and args and isinstance(data, list):
+        for i, item in enumerate(data):
+            _partial_constraints(item, args[0], f"{path}[{i}]", location, converter, bad, out)
+    elif origin is not None and is_mapping(tp) and len(args) == 2 and isinstance(data, Mapping):
+        for key, item in data.items():
+            _partial_constraints(item, args[1], _join(path, key), location, converter, bad,
+                                 out)
 
 
 def structure_input(data: Any, cls: type, location: str, converter: cattrs.Converter
@@ -175,15 +311,20 @@ def structure_input(data: Any, cls: type, location: str, converter: cattrs.Conve
     """Structure ``data`` into ``cls``; return the instance (or None) and every field error.
 
     Types are checked first (with attrs validators off, so all type errors are found at once);
-    then each validator runs separately, so every failing constraint is reported too.
+    then each validator runs separately, so every failing constraint is reported too, also
+    those of the parts that type-checked when others did not.
     """
     if attrs.has(cls) and not isinstance(data, Mapping):
-        return None, [FieldError(location, "", f"expected an object, got {type(data).__name__}")]
+        return None, [FieldError(location, "", f"expected an object, got {_kind(data)}")]
     with attrs.validators.disabled():
         try:
             obj = converter.structure(data, cls)
         except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-            return None, _type_errors(exc, location)
-    errors: list[FieldError] = []
+            errors: list[FieldError] = []
+            _type_errors(exc, "", location, errors)
+            _partial_constraints(data, cls, "", location, converter,
+                                 {e["field"] for e in errors}, errors)
+            return None, errors
+    errors = []
     _validate_nested(obj, "", location, errors)
     return (None, errors) if errors else (obj, [])

@@ -295,6 +295,10 @@ class Consumer:
                     wait = max(wait, settings.claim_idle)
                 if idle < wait:
                     continue
+                if not acted:
+                    # Each claim counts a delivery: claim nothing while the database is down,
+                    # or an outage longer than the backoff would dead-letter healthy events.
+                    await self.services.db.fetchval("SELECT 1")
                 acted += 1
                 if deliveries >= settings.max_deliveries:
                     await self._exhausted(group, stream, entry_id, deliveries)

@@ -24,12 +24,18 @@ from prometheus_client import Counter, Gauge, Histogram
 from propmubi.config import Config
 from propmubi.db import OperationalError, QueryCanceled
 from propmubi.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     ProblemError,
     ServiceUnavailable,
     TimedOut,
+    TooManyRequests,
+    Unauthorized,
+    UnsupportedMediaType,
 )
 from propmubi.observability import REQUEST_ID
 from propmubi.redis import RedisError
@@ -38,7 +44,7 @@ from propmubi.web.appkeys import SUBJECT
 from propmubi.web.ratelimit import RateLimiter, client_ip
 from propmubi.web.routing import ROUTE_KEY, RateLimit, RouteSpec
 
-__all__ = ["REQUEST_ID_HEADER", "build_middlewares", "problem_response"]
+__all__ = ["REQUEST_ID_HEADER", "build_middlewares", "error_response", "problem_response"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -68,7 +74,18 @@ API_CSP = "default-src 'none'; frame-ancestors 'none'"
 CONSOLE_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
                "frame-ancestors 'none'; form-action 'self'")
 
-_HTTP_PROBLEMS = {404: NotFound, 405: MethodNotAllowed, 413: PayloadTooLarge}
+_HTTP_PROBLEMS: dict[int, type[ProblemError]] = {cls.status: cls for cls in (
+    BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict, PayloadTooLarge,
+    UnsupportedMediaType, TooManyRequests, ServiceUnavailable, TimedOut)}
+# The HTTP parser knows some thirty methods (WebDAV's and more): the rare ones share one label
+# so that clients cannot multiply the metric series.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Headers of an aiohttp HTTPException that describe its own text body, not the problem.
+_BODY_HEADERS = frozenset({"content-type", "content-length"})
+
+
+def _is_console(path: str) -> bool:
+    return path.startswith("/console") and (len(path) == 8 or path[8] == "/")
 
 
 def route_spec(request: web.Request) -> RouteSpec | None:
@@ -85,21 +102,33 @@ def _route_template(request: web.Request) -> str:
     return resource.canonical
 
 
+def _from_http_exception(exc: web.HTTPException) -> ProblemError:
+    # aiohttp's default text is just "404: Not Found"; anything else was written for the caller.
+    text = exc.text
+    detail = text if text and text != f"{exc.status}: {exc.reason}" else None
+    headers = {k: v for k, v in exc.headers.items() if k.lower() not in _BODY_HEADERS}
+    cls = _HTTP_PROBLEMS.get(exc.status)
+    if cls is not None:
+        return cls(detail, headers=headers)
+    problem = ProblemError(detail, headers=headers)
+    problem.status = exc.status  # type: ignore[misc]
+    problem.title = exc.reason  # type: ignore[misc]
+    problem.slug = f"http-{exc.status}"  # type: ignore[misc]
+    return problem
+
+
 def _as_problem(exc: BaseException) -> ProblemError:
     if isinstance(exc, ProblemError):
         return exc
     if isinstance(exc, web.HTTPException):
-        cls = _HTTP_PROBLEMS.get(exc.status)
-        if cls is not None:
-            return cls(exc.text if cls is PayloadTooLarge else None)
-        problem = ProblemError(exc.reason)
-        problem.status = exc.status  # type: ignore[misc]
-        return problem
+        return _from_http_exception(exc)
     if isinstance(exc, QueryCanceled):
         return TimedOut("a database statement ran past its time limit")
     if isinstance(exc, (OperationalError, RedisError, ConnectionError)):
         return ServiceUnavailable("a backing service is unreachable; retry shortly",
                                   headers={"Retry-After": "5"})
+    if isinstance(exc, TimeoutError):  # not the route's own deadline (that is TimedOut)
+        return TimedOut("a backing service did not answer in time")
     return ProblemError()
 
 
@@ -119,12 +148,22 @@ def _html_error(problem: ProblemError, request_id: str) -> web.Response:
 def problem_response(problem: ProblemError, request: web.Request, request_id: str
                      ) -> web.Response:
     """Render a problem as ``application/problem+json`` (or HTML under ``/console``)."""
-    if request.path.startswith("/console"):
+    if _is_console(request.path):
         return _html_error(problem, request_id)
     doc = problem.to_problem(instance=request.path)
     doc["request_id"] = request_id
     return web.Response(body=orjson.dumps(doc), status=problem.status,
                         content_type="application/problem+json", headers=problem.headers)
+
+
+def error_response(exc: Exception, request: web.Request, request_id: str) -> web.Response:
+    """The response for an exception escaping a handler; unexpected ones are logged with their
+    traceback and answered with a bare 500 that reveals nothing of them."""
+    problem = _as_problem(exc)
+    if problem is not exc and problem.status >= 500 and not isinstance(exc, web.HTTPException):
+        log.exception("unhandled error in %s %s", request.method, request.path,
+                      extra={"request_id": request_id})
+    return problem_response(problem, request, request_id)
 
 
 def _edge(config: Config) -> Any:
@@ -139,44 +178,46 @@ def _edge(config: Config) -> Any:
         token = REQUEST_ID.set(request_id)
         started = time.perf_counter()
         response: web.StreamResponse | None = None
+        redirect: web.HTTPException | None = None
         IN_FLIGHT.inc()
         try:
             try:
                 response = await handler(request)
             except web.HTTPException as exc:
                 if exc.status < 400:
-                    raise
-                response = problem_response(_as_problem(exc), request, request_id)
+                    # A raised redirect is a response too: it gets the same headers and is
+                    # counted with its status, then re-raised (aiohttp wants it raised).
+                    response = redirect = exc
+                else:
+                    response = error_response(exc, request, request_id)
             except ProblemError as exc:
                 response = problem_response(exc, request, request_id)
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:
-                problem = _as_problem(exc)
-                if problem.status >= 500 and not isinstance(exc, ProblemError):
-                    log.exception("unhandled error in %s %s", request.method, request.path)
-                response = problem_response(problem, request, request_id)
+                response = error_response(exc, request, request_id)
             headers = response.headers
             headers[REQUEST_ID_HEADER] = request_id
             for name, value in SECURITY_HEADERS.items():
                 headers.setdefault(name, value)
             headers.setdefault("Content-Security-Policy",
-                               CONSOLE_CSP if request.path.startswith("/console") else API_CSP)
+                               CONSOLE_CSP if _is_console(request.path) else API_CSP)
             if request.secure:
                 headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+            if redirect is not None:
+                raise redirect
             return response
         finally:
             IN_FLIGHT.dec()
             elapsed = time.perf_counter() - started
             route = _route_template(request)
+            method = request.method if request.method in _METHODS else "OTHER"
             # 499: the client went away (cancelled) before a response existed.
             code = response.status if response is not None else 499
-            REQUESTS.labels(request.method, route, code).inc()
-            LATENCY.labels(request.method, route).observe(elapsed)
+            REQUESTS.labels(method, route, code).inc()
+            LATENCY.labels(method, route).observe(elapsed)
             if log_access:
                 access_log.info("%s %s %s", request.method, request.path_qs, code, extra={
-                    "method": request.method, "path": request.path, "route": route,
-                    "status": code, "duration_ms": round(elapsed * 1000, 2),
+                    "request_id": request_id, "method": request.method, "path": request.path,
+                    "route": route, "status": code, "duration_ms": round(elapsed * 1000, 2),
                     "remote": request.remote})
             REQUEST_ID.reset(token)
 
@@ -186,29 +227,46 @@ def _edge(config: Config) -> Any:
 def _cors(config: Config) -> Any:
     allowed = set(config.http.cors_origins)
     allow_all = "*" in allowed
+    expose = "X-Request-ID, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"
+
+    def allow(headers: Any, origin: str) -> None:
+        if allow_all:
+            # Any site may read, but never with the user's cookies: "*" plus credentials would
+            # hand every site on the web the signed-in user's data.
+            headers["Access-Control-Allow-Origin"] = "*"
+            return
+        headers["Access-Control-Allow-Origin"] = origin
+        headers["Access-Control-Allow-Credentials"] = "true"
+        headers.add("Vary", "Origin")
 
     @web.middleware
     async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
         origin = request.headers.get("Origin")
         if origin is None or not (allow_all or origin in allowed):
             return await handler(request)
-        preflight = (request.method == "OPTIONS"
-                     and "Access-Control-Request-Method" in request.headers)
-        if preflight:
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
             response: web.StreamResponse = web.Response(status=204)
             response.headers["Access-Control-Allow-Methods"] = \
                 "GET, POST, PUT, PATCH, DELETE, OPTIONS"
             response.headers["Access-Control-Allow-Headers"] = request.headers.get(
                 "Access-Control-Request-Headers", "Content-Type, Authorization")
             response.headers["Access-Control-Max-Age"] = "600"
-        else:
+            allow(response.headers, origin)
+            return response
+        try:
             response = await handler(request)
-            response.headers["Access-Control-Expose-Headers"] = (
-                "X-Request-ID, Retry-After, RateLimit-Limit, RateLimit-Remaining, "
-                "RateLimit-Reset")
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Allow-Credentials"] = "true"
-        response.headers.add("Vary", "Origin")
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                exc.headers["Access-Control-Expose-Headers"] = expose
+                allow(exc.headers, origin)
+                raise
+            response = error_response(exc, request, request[REQUEST_ID_KEY])
+        except Exception as exc:
+            # Render errors here, not in the edge, so that the browser may read them too: a
+            # 422 the client cannot see is no help.
+            response = error_response(exc, request, request[REQUEST_ID_KEY])
+        response.headers["Access-Control-Expose-Headers"] = expose
+        allow(response.headers, origin)
         return response
 
     return cors
@@ -252,7 +310,13 @@ def _rate_limit(config: Config, limiter: Callable[[], RateLimiter | None]) -> An
         if subject:
             checks.append(("subject", str(subject), declared or per_subject))
         headers = await instance.check(scope, checks)
-        response = await handler(request)
+        try:
+            response = await handler(request)
+        except ProblemError as exc:
+            # A refused request counted against the limit too; say how much is left.
+            for name, value in headers.items():
+                exc.headers.setdefault(name, value)
+            raise
         response.headers.update(headers)
         return response
 
@@ -266,10 +330,13 @@ def _timeout(config: Config) -> Any:
     async def timeout(request: web.Request, handler: Handler) -> web.StreamResponse:
         spec = route_spec(request)
         seconds = spec.timeout if spec is not None and spec.timeout else default
+        deadline = asyncio.timeout(seconds)
         try:
-            async with asyncio.timeout(seconds):
+            async with deadline:
                 return await handler(request)
         except TimeoutError:
+            if not deadline.expired():
+                raise  # the handler's own timeout, not the route's
             raise TimedOut(f"no response within {seconds:g}s") from None
 
     return timeout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import inspect
 import re
 import types
 import typing
@@ -71,7 +72,40 @@ def _constraints(validator: Any, schema: dict[str, Any]) -> None:
                                                                         frozenset)):
         schema["enum"] = sorted(validator.options, key=str)
     if hasattr(validator, "pattern") and isinstance(validator.pattern, re.Pattern):
-        schema["pattern"] = validator.pattern.pattern
+        # JSON Schema patterns search; attrs' matches_re matches the whole value by default.
+        pattern = validator.pattern.pattern
+        func = getattr(getattr(validator, "match_func", None), "__name__", "fullmatch")
+        if func == "fullmatch":
+            pattern = f"^(?:{pattern})$"
+        elif func == "match":
+            pattern = f"^(?:{pattern})"
+        schema["pattern"] = pattern
+
+
+class _Components(dict):
+    """Component schemas, remembering which class got which name."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.names: dict[type, str] = {}
+
+
+def _component_name(cls: type, components: dict[str, Any]) -> str:
+    # Plugins name their classes independently: a second `NoteIn` (or a class called
+    # `Problem`) must not silently take the first one's schema.
+    names = getattr(components, "names", None)
+    if names is None:
+        return cls.__name__
+    if cls in names:
+        return names[cls]
+    name = cls.__name__
+    if name in components:
+        base = re.sub(r"[^A-Za-z0-9._-]", "_", f"{cls.__module__}.{cls.__qualname__}")
+        name, n = base, 2
+        while name in components:
+            name, n = f"{base}_{n}", n + 1
+    names[cls] = name
+    return name
 
 
 def schema_for(tp: Any, components: dict[str, Any]) -> dict[str, Any]:
@@ -96,12 +130,21 @@ def schema_for(tp: Any, components: dict[str, Any]) -> dict[str, Any]:
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return {"enum": [m.value for m in tp]}
     if attrs.has(tp):
-        name = tp.__name__
+        name = _component_name(tp, components)
         if name not in components:
             components[name] = {}  # placeholder first: classes may refer to themselves
             components[name] = _object_schema(tp, components)
         return {"$ref": f"#/components/schemas/{name}"}
     return {}
+
+
+def _default(field: Any, schema: dict[str, Any]) -> None:
+    default = field.default
+    if isinstance(default, enum.Enum):
+        default = default.value
+    if not isinstance(default, attrs.Factory) and isinstance(
+            default, (str, int, float, bool, type(None))):
+        schema["default"] = default
 
 
 def _object_schema(cls: type, components: dict[str, Any]) -> dict[str, Any]:
@@ -115,14 +158,15 @@ def _object_schema(cls: type, components: dict[str, Any]) -> dict[str, Any]:
             schema["description"] = field.metadata["description"]
         if field.default is attrs.NOTHING:
             required.append(field.name)
-        elif not isinstance(field.default, attrs.Factory) and isinstance(
-                field.default, (str, int, float, bool, type(None))):
-            schema["default"] = field.default
+        else:
+            _default(field, schema)
         properties[field.name] = schema
     out: dict[str, Any] = {"type": "object", "properties": properties,
                            "additionalProperties": False}
     if cls.__doc__:
-        out["description"] = cls.__doc__.strip().splitlines()[0]
+        # The first paragraph, which may wrap over several lines.
+        out["description"] = " ".join(
+            inspect.cleandoc(cls.__doc__).split("\n\n")[0].split())
     if required:
         out["required"] = required
     return out
@@ -136,6 +180,8 @@ def _parameters(cls: type | None, where: str, components: dict[str, Any]) -> lis
     for field in attrs.fields(cls):
         schema = schema_for(field.type, components)
         _constraints(field.validator, schema)
+        if field.default is not attrs.NOTHING:
+            _default(field, schema)
         param = {"name": field.name, "in": where,
                  "required": where == "path" or field.default is attrs.NOTHING,
                  "schema": schema}
@@ -189,7 +235,7 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
 
 def build_openapi(specs: Sequence[RouteSpec], title: str = "Propmubi API") -> dict[str, Any]:
     """The OpenAPI 3.1 document for ``specs`` (only ``/api`` routes are public API)."""
-    components: dict[str, Any] = {"Problem": PROBLEM_SCHEMA}
+    components: dict[str, Any] = _Components({"Problem": PROBLEM_SCHEMA})
     paths: dict[str, dict[str, Any]] = {}
     for spec in sorted(specs, key=lambda s: (s.path, s.method)):
         if not spec.path.startswith("/api/"):
@@ -200,5 +246,5 @@ def build_openapi(specs: Sequence[RouteSpec], title: str = "Propmubi API") -> di
         "info": {"title": title, "version": __version__},
         "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
         "paths": paths,
-        "components": {"schemas": components},
+        "components": {"schemas": dict(components)},
     }

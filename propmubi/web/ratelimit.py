@@ -25,11 +25,17 @@ LIMITER_ERRORS = Counter("propmubi_http_rate_limiter_errors_total",
 
 
 def client_ip(request: web.Request, trust_forwarded: bool) -> str:
-    """The caller's address; the first ``X-Forwarded-For`` hop only behind a trusted proxy."""
+    """The caller's address: behind a trusted proxy, the last ``X-Forwarded-For`` entry.
+
+    The last entry is the one our proxy appended (the address it saw); earlier entries come
+    from the client and would let anyone pick a fresh identity per request.
+    """
     if trust_forwarded:
         forwarded = request.headers.get("X-Forwarded-For", "")
         if forwarded:
-            return forwarded.split(",")[0].strip()
+            last = forwarded.rpartition(",")[2].strip()
+            if last:
+                return last
     return request.remote or "unknown"
 
 
@@ -58,7 +64,8 @@ class RateLimiter:
             window = int(now // limit.period) * limit.period
             key = self.keys.rate_limit(scope, f"{kind}:{ident}", window)
             pipe.incr(key)
-            pipe.expire(key, limit.period + 1, nx=True)
+            # Absolute and idempotent, so no EXPIRE NX (Redis 7 only) is needed.
+            pipe.expireat(key, window + limit.period + 1)
             windows.append((kind, limit, window))
         try:
             results = await pipe.execute()

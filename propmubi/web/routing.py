@@ -14,7 +14,10 @@ The same declarations feed the OpenAPI document.
 
 from __future__ import annotations
 
+import functools
 import re
+import types
+import typing
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -153,11 +156,22 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
                         content_type="application/json", headers=headers)
 
 
+def _is_list_type(tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):  # list[str] | None
+        return any(_is_list_type(arg) for arg in typing.get_args(tp))
+    return origin in (list, tuple, set, frozenset, Sequence)
+
+
+@functools.cache
+def _list_fields(cls: type) -> frozenset[str]:
+    # Per class, not per request: the query string of every request is read through it.
+    return frozenset(f.name for f in attrs.fields(cls) if _is_list_type(f.type))
+
+
 def _query_data(request: web.Request, cls: type) -> dict[str, Any]:
     data: dict[str, Any] = {}
-    list_fields = {f.name for f in attrs.fields(cls)
-                   if getattr(f.type, "__origin__", None) in (list, tuple)
-                   or str(f.type).startswith(("list[", "tuple["))}
+    list_fields = _list_fields(cls)
     for key in set(request.query.keys()):
         values = request.query.getall(key)
         data[key] = values if key in list_fields else values[-1]

@@ -26,8 +26,8 @@ async def test_commit_delivers_once_to_every_group(services):
 
 
 async def test_rollback_publishes_nothing(services):
-    from tests.busplugins.ledger import EntryRecorded
     from propmubi.events import publish
+    from tests.busplugins.ledger import EntryRecorded
 
     try:
         async with services.db.transaction() as tx:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import enum
 import uuid
 
 import attrs
@@ -53,6 +54,46 @@ class SleepQuery:
     seconds: float = attrs.field(default=0.0, validator=[v.ge(0), v.le(60)])
 
 
+class Colour(enum.Enum):
+    red = "red"
+    green = "green"
+
+
+@attrs.frozen
+class Address:
+    """Nested object of the validation tests."""
+
+    city: str = attrs.field(validator=v.min_len(1))
+    postcode: str = attrs.field(validator=v.matches_re(r"[0-9]{6}"))
+
+
+@attrs.frozen
+class Line:
+    sku: str = attrs.field(validator=v.max_len(12))
+    qty: int = attrs.field(validator=v.ge(1))
+
+
+@attrs.frozen
+class EchoIn:
+    """Every shape the validation layer must handle: nested objects, lists of objects, enums,
+    optional date-times, maps."""
+
+    name: str = attrs.field(validator=v.max_len(20))
+    address: Address
+    lines: list[Line] = attrs.field(validator=v.max_len(3))
+    count: int = 0
+    colour: Colour = Colour.red
+    due: dt.datetime | None = None
+    labels: dict[str, int] = attrs.Factory(dict)
+
+
+@attrs.frozen
+class EchoQuery:
+    tag: list[str] = attrs.Factory(list)
+    flag: bool = False
+    ids: list[uuid.UUID] | None = None
+
+
 @routes.post("/reference/notes", body=NoteIn, response=Note, status=201,
              rate_limit="5/minute")
 async def create_note(request: web.Request, body: NoteIn) -> Note:
@@ -94,3 +135,29 @@ async def sleep(request: web.Request, query: SleepQuery) -> dict[str, float]:
 async def boom(request: web.Request) -> None:
     """Raises an unexpected error (500 mapping test)."""
     raise RuntimeError("secret internal detail")
+
+
+@routes.post("/reference/echo", body=EchoIn, query=EchoQuery, response=EchoIn,
+             rate_limit=False)
+async def echo(request: web.Request, body: EchoIn, query: EchoQuery) -> EchoIn:
+    """Returns its validated body (validation tests; no database)."""
+    return body
+
+
+@routes.get("/reference/query", query=EchoQuery, response=EchoQuery, rate_limit=False)
+async def echo_query(request: web.Request, query: EchoQuery) -> EchoQuery:
+    """Returns its validated query (validation tests)."""
+    return query
+
+
+@routes.get("/reference/moved", rate_limit=False)
+async def moved(request: web.Request) -> None:
+    """Raises a redirect, as aiohttp handlers may."""
+    raise web.HTTPFound("/api/v1/reference/notes")
+
+
+@routes.get("/reference/upstream", rate_limit=False)
+async def upstream(request: web.Request) -> None:
+    """Times out on its own (an upstream call), well within the route's deadline."""
+    async with asyncio.timeout(0):
+        await asyncio.sleep(1)
