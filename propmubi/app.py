@@ -13,7 +13,7 @@ from aiohttp import web
 from propmubi.config import Config
 from propmubi.context import open_services
 from propmubi.errors import Forbidden, Unauthorized
-from propmubi.plugins import PluginSet, load_plugins
+from propmubi.plugins import PluginError, PluginSet, load_plugins
 from propmubi.types import ConsolePage
 from propmubi.web.appkeys import CONFIG, CONSOLE_USER, OPENAPI, PLUGINS, ROUTE_SPECS, SERVICES
 from propmubi.web.middlewares import build_middlewares
@@ -74,10 +74,14 @@ def create_app(config: Config, plugins: PluginSet | None = None) -> web.Applicat
     app[PLUGINS] = plugins
 
     specs: list[RouteSpec] = []
-    for _, routes in plugins.call("propmubi_http_routes", config=config):
-        specs += mount(app, routes)
-    for _, routes in plugins.call("propmubi_api_routes", config=config):
-        specs += mount(app, routes, API_PREFIX)
+    for plugin, routes in plugins.call("propmubi_http_routes", config=config):
+        specs += mount(app, routes, owner=plugin.name)
+    for plugin, routes in plugins.call("propmubi_api_routes", config=config):
+        specs += mount(app, routes, API_PREFIX, owner=plugin.name)
+    names = [s.name for s in specs]
+    clashes = sorted({n for n in names if names.count(n) > 1})
+    if clashes:
+        raise PluginError(f"route names must be unique within a plugin: {', '.join(clashes)}")
     pages = [page for _, ps in plugins.call("propmubi_console_pages") for page in ps]
     for page in pages:
         app.router.add_route(page.method, CONSOLE_PREFIX + page.path, _console_handler(page),

@@ -1,7 +1,8 @@
 """``propmubi dev``: the whole product on one machine, in one process tree.
 
 Starts embedded PostgreSQL and Redis under ``<app.var_dir>`` when no URLs are configured,
-applies migrations, seeds demo data, then runs ``serve`` and ``scheduler`` as child processes.
+applies migrations, seeds demo data, then runs ``serve``, ``worker`` and ``scheduler`` as child
+processes.
 Ctrl-C or SIGTERM stops the children, then Redis, then PostgreSQL; nothing is left running.
 Data is kept between runs.
 """
@@ -24,7 +25,7 @@ from propmubi.plugins import load_plugins, resolve
 __all__ = ["DEV_DATABASE", "ROLES", "run_dev"]
 
 DEV_DATABASE = "propmubi"
-ROLES = ("serve", "scheduler")
+ROLES = ("serve", "worker", "scheduler")
 DEV_SEED_SCALE = 0.02
 
 

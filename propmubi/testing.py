@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -35,6 +36,8 @@ __all__ = ["TestServers", "make_config"]
 @attrs.define
 class TestServers:
     """The PostgreSQL and Redis of this test session."""
+
+    __test__ = False  # not a test class, despite its name
 
     database_url: str  # an administrative database on the server (creates and drops others)
     redis_url: str
@@ -75,6 +78,7 @@ def test_servers() -> Iterator[TestServers]:
             redis.stop()
         if postgres is not None:
             postgres.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def create_database(servers: TestServers, name: str, template: str | None = None) -> str:

@@ -221,11 +221,20 @@ def _endpoint(spec: RouteSpec) -> Callable[[web.Request], Awaitable[web.StreamRe
     return endpoint
 
 
-def mount(app: web.Application, routes: Routes, prefix: str = "") -> list[RouteSpec]:
-    """Add a table's routes to ``app`` under ``prefix``; return the specs with full paths."""
+def mount(app: web.Application, routes: Routes, prefix: str = "", owner: str = ""
+          ) -> list[RouteSpec]:
+    """Add a table's routes to ``app`` under ``prefix``; return the specs with full paths.
+
+    Each route's name becomes ``<owner>.<handler name>``: its OpenAPI ``operationId`` and the
+    scope of its own rate limit, unique across plugins. GET routes also answer HEAD.
+    """
     mounted = []
     for spec in routes.specs:
-        full = attrs.evolve(spec, path=prefix + spec.path)
-        app.router.add_route(full.method, full.path, _endpoint(full), name=None)
+        full = attrs.evolve(spec, path=prefix + spec.path,
+                            name=f"{owner}.{spec.name}" if owner else spec.name)
+        endpoint = _endpoint(full)
+        app.router.add_route(full.method, full.path, endpoint)
+        if full.method == "GET":
+            app.router.add_route("HEAD", full.path, endpoint)
         mounted.append(full)
     return mounted
