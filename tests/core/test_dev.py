@@ -104,9 +104,15 @@ async def wait_ready(dev: Proc) -> None:
 
 def descendants(dev: Proc) -> list[psutil.Process]:
     """dev's process tree now, with the roles it must contain."""
-    children = psutil.Process(dev.pid).children(recursive=True)
-    commands = [" ".join(c.cmdline()) for c in children]
-    for role in ("postgres -D", "redis-server", "propmubi serve", "propmubi scheduler"):
+    children, commands = [], []
+    for child in psutil.Process(dev.pid).children(recursive=True):
+        try:
+            commands.append(" ".join(child.cmdline()))
+        except psutil.NoSuchProcess:
+            continue  # a short-lived helper (a PostgreSQL backend, say) finished meanwhile
+        children.append(child)
+    for role in ("postgres -D", "redis-server", "propmubi serve", "propmubi worker",
+                 "propmubi scheduler"):
         assert any(role in c for c in commands), (role, commands)
     return children
 
