@@ -16,6 +16,7 @@ from propmubi.errors import Forbidden, Unauthorized
 from propmubi.plugins import PluginError, PluginSet, load_plugins
 from propmubi.types import ConsolePage
 from propmubi.web.appkeys import CONFIG, CONSOLE_USER, OPENAPI, PLUGINS, ROUTE_SPECS, SERVICES
+from propmubi.web.guard import Guard, guarded
 from propmubi.web.middlewares import build_middlewares
 from propmubi.web.openapi import build_openapi
 from propmubi.web.ratelimit import RateLimiter
@@ -67,24 +68,27 @@ def create_app(config: Config, plugins: PluginSet | None = None) -> web.Applicat
                          for m in ms]
     app = web.Application(
         client_max_size=config.http.max_body_bytes,
-        middlewares=build_middlewares(config, lambda: app.get(_LIMITER), extra_middlewares),
+        middlewares=build_middlewares(config, extra_middlewares),
         handler_args={"access_log": None},
     )
     app[CONFIG] = config
     app[PLUGINS] = plugins
 
+    guard = Guard(config, lambda: app.get(_LIMITER))
     specs: list[RouteSpec] = []
     for plugin, routes in plugins.call("propmubi_http_routes", config=config):
-        specs += mount(app, routes, owner=plugin.name)
+        specs += mount(app, routes, owner=plugin.name, guard=guard)
     for plugin, routes in plugins.call("propmubi_api_routes", config=config):
-        specs += mount(app, routes, API_PREFIX, owner=plugin.name)
+        specs += mount(app, routes, API_PREFIX, owner=plugin.name, guard=guard)
     names = [s.name for s in specs]
     clashes = sorted({n for n in names if names.count(n) > 1})
     if clashes:
         raise PluginError(f"route names must be unique within a plugin: {', '.join(clashes)}")
     pages = [page for _, ps in plugins.call("propmubi_console_pages") for page in ps]
     for page in pages:
-        app.router.add_route(page.method, CONSOLE_PREFIX + page.path, _console_handler(page),
+        path = CONSOLE_PREFIX + page.path
+        app.router.add_route(page.method, path,
+                             guarded(guard, path, page.name, _console_handler(page)),
                              name=page.name)
     app[ROUTE_SPECS] = specs
     app[OPENAPI] = build_openapi(specs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import sys
 from collections.abc import Callable, Coroutine
@@ -43,7 +44,9 @@ def _parser(plugin_commands: dict[str, Any] | None = None) -> argparse.ArgumentP
     serve.add_argument("--reuse-port", action="store_true",
                        help="let several processes share the port (SO_REUSEPORT)")
 
-    sub.add_parser("scheduler", help="run periodic jobs (one run per tick across all VMs)")
+    sched = sub.add_parser("scheduler", help="run periodic jobs (one run per tick across all VMs)")
+    sched.add_argument("--metrics-port", type=int, default=None,
+                       help="serve /metrics and /health on 127.0.0.1:PORT")
 
     mig = sub.add_parser("migrate", help="apply or roll back schema migrations")
     mig_sub = mig.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -231,7 +234,10 @@ def main(argv: list[str] | None = None) -> int:
         from propmubi import server
 
         _need(config, "database.url", "redis.url")
-        role = server.run_web if args.command == "serve" else server.run_scheduler
+        if args.command == "serve":
+            role = server.run_web
+        else:
+            role = functools.partial(server.run_scheduler, metrics_port=args.metrics_port)
         try:
             _run(role(config, plugins))
         except server.SchemaBehind as exc:

@@ -39,7 +39,7 @@ def _positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
 
 def _rate(instance: Any, attribute: attrs.Attribute, value: str) -> None:
     # Checked here so that a typo fails `propmubi check`, not the first request.
-    from propmubi.web.routing import RateLimit
+    from propmubi.web.ratelimit import RateLimit
 
     RateLimit.parse(value)
 

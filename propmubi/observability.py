@@ -18,6 +18,7 @@ __all__ = [
     "PoolCollector",
     "configure_logging",
     "render_metrics",
+    "serve_metrics",
 ]
 
 #: The current request's id (or a job's / event's correlation id); every log line carries it.
@@ -88,3 +89,25 @@ class PoolCollector:
 def render_metrics(registry: CollectorRegistry = REGISTRY) -> bytes:
     """The Prometheus text exposition of ``registry``."""
     return generate_latest(registry)
+
+
+async def serve_metrics(port: int, host: str = "127.0.0.1") -> Any:
+    """Serve ``/metrics`` and ``/health`` on ``host:port`` for a process that serves no HTTP
+    of its own (worker, scheduler); returns the runner, whose ``cleanup()`` stops it."""
+    from aiohttp import web
+
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=render_metrics(), headers={
+            "Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/health", health)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner

@@ -21,6 +21,7 @@ from propmubi import migrate
 from propmubi.app import create_app
 from propmubi.config import Config
 from propmubi.context import open_services
+from propmubi.observability import serve_metrics
 from propmubi.plugins import PluginSet
 from propmubi.scheduler import Scheduler, collect_jobs
 
@@ -158,9 +159,22 @@ async def run_web(config: Config, plugins: PluginSet) -> None:
     log.info("stopped")
 
 
-async def run_scheduler(config: Config, plugins: PluginSet) -> None:
-    """Run periodic jobs until SIGTERM/SIGINT; running jobs finish first."""
+async def run_scheduler(config: Config, plugins: PluginSet, metrics_port: int | None = None
+                        ) -> None:
+    """Run periodic jobs until SIGTERM/SIGINT; running jobs finish first.
+
+    :param metrics_port: serve ``/metrics`` (job runs, failures, durations) on loopback.
+    """
     await check_schema(config, plugins)
+    metrics = await serve_metrics(metrics_port) if metrics_port else None
+    try:
+        await _schedule(config, plugins)
+    finally:
+        if metrics is not None:
+            await metrics.cleanup()
+
+
+async def _schedule(config: Config, plugins: PluginSet) -> None:
     async with open_services(config, plugins) as services:
         scheduler = Scheduler(services, collect_jobs(services))
         stop, done = asyncio.Event(), asyncio.Event()

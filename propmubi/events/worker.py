@@ -7,36 +7,15 @@ import contextlib
 import logging
 import signal
 
-from aiohttp import web
-
 from propmubi.context import Services
 from propmubi.events.bus import EventBus, check_eviction_policy
 from propmubi.events.ops import group_stats
-from propmubi.observability import render_metrics
+from propmubi.observability import serve_metrics
 
 __all__ = ["run_worker"]
 
 log = logging.getLogger("propmubi.worker")
 STATS_EVERY = 5.0
-
-
-async def _metrics_server(port: int) -> web.AppRunner:
-    """A tiny /metrics + /health listener on loopback, for processes that serve no HTTP."""
-
-    async def metrics(request: web.Request) -> web.Response:
-        return web.Response(body=render_metrics(), headers={
-            "Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
-
-    async def health(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/health", health)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner
 
 
 async def _stats_loop(bus: EventBus, stop: asyncio.Event) -> None:
@@ -55,7 +34,7 @@ async def run_worker(services: Services, metrics_port: int | None = None) -> int
     bus = EventBus(services)
     log.info("worker %s: relay + %d consumer group(s): %s", bus.consumer.name, len(bus.groups),
              ", ".join(g.name for g in bus.groups) or "none")
-    runner = await _metrics_server(metrics_port) if metrics_port else None
+    runner = await serve_metrics(metrics_port) if metrics_port else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

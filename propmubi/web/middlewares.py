@@ -1,19 +1,20 @@
-"""The middleware stack, outermost first: edge, CORS, body limit, plugin middlewares, rate limit,
-timeout.
+"""The middleware stack: the edge, then the plugins' middlewares.
 
-The edge middleware does the per-request bookkeeping in one layer (request id, error mapping,
-security headers, metrics, access log) because every extra layer costs a coroutine frame on
-every request, /health included.
+One core layer only, because every layer costs a coroutine frame and a partial on every
+request, /health included (tests/bench/ablate_middlewares.py measures it). The edge does the
+request id, CORS, the body-size limit, error mapping (problem+json or HTML), security headers,
+metrics and the access log. Rate limits and timeouts are applied inside each route's endpoint
+(:mod:`propmubi.web.guard`), where what they depend on is known when the route is mounted.
 """
 
 from __future__ import annotations
 
-import asyncio
 import html
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -40,9 +41,7 @@ from propmubi.errors import (
 from propmubi.observability import REQUEST_ID
 from propmubi.redis import RedisError
 from propmubi.web.appkeys import REQUEST_ID as REQUEST_ID_KEY
-from propmubi.web.appkeys import SUBJECT
-from propmubi.web.ratelimit import RateLimiter, client_ip
-from propmubi.web.routing import ROUTE_KEY, RateLimit, RouteSpec
+from propmubi.web.routing import ROUTE_KEY, RouteSpec
 
 __all__ = ["REQUEST_ID_HEADER", "build_middlewares", "error_response", "problem_response"]
 
@@ -63,6 +62,15 @@ LATENCY = Histogram("propmubi_http_request_duration_seconds",
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
                              5, 10, 30))
 IN_FLIGHT = Gauge("propmubi_http_requests_in_flight", "Requests being handled now.")
+# A plain counter read at scrape time: a Gauge's inc()/dec() take a lock twice per request.
+_in_flight = [0]
+IN_FLIGHT.set_function(lambda: _in_flight[0])
+# Labelled children, cached: .labels() costs a lock and a tuple hash on every call.
+_request_counters: dict[tuple[str, str, int], Any] = {}
+_latency_histograms: dict[tuple[str, str], Any] = {}
+# Request ids: a random per-process prefix and a counter, unique without a syscall per request.
+_ID_PREFIX = os.urandom(6).hex()
+_ids = itertools.count()
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -166,23 +174,75 @@ def error_response(exc: Exception, request: web.Request, request_id: str) -> web
     return problem_response(problem, request, request_id)
 
 
+def _next_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ids):020x}"  # 32 hex digits, shaped like a UUID
+
+
+def _observe(method: str, route: str, code: int, elapsed: float) -> None:
+    counter = _request_counters.get((method, route, code))
+    if counter is None:
+        counter = _request_counters[method, route, code] = REQUESTS.labels(method, route, code)
+    counter.inc()
+    histogram = _latency_histograms.get((method, route))
+    if histogram is None:
+        histogram = _latency_histograms[method, route] = LATENCY.labels(method, route)
+    histogram.observe(elapsed)
+
+
+_EXPOSE = "X-Request-ID, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"
+
+
 def _edge(config: Config) -> Any:
     log_access = config.http.access_log
+    body_limit = config.http.max_body_bytes
+    allowed = set(config.http.cors_origins)
+    allow_all = "*" in allowed
+
+    def allow(headers: Any, origin: str) -> None:
+        if allow_all:
+            # Any site may read, but never with the user's cookies: "*" plus credentials would
+            # hand every site on the web the signed-in user's data.
+            headers["Access-Control-Allow-Origin"] = "*"
+            return
+        headers["Access-Control-Allow-Origin"] = origin
+        headers["Access-Control-Allow-Credentials"] = "true"
+        headers.add("Vary", "Origin")
+
+    def preflight(request: web.Request, origin: str) -> web.Response:
+        response = web.Response(status=204)
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = request.headers.get(
+            "Access-Control-Request-Headers", "Content-Type, Authorization")
+        response.headers["Access-Control-Max-Age"] = "600"
+        return response
 
     @web.middleware
     async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
         incoming = request.headers.get(REQUEST_ID_HEADER)
         request_id = (incoming if incoming and _VALID_REQUEST_ID.fullmatch(incoming)
-                      else uuid.uuid4().hex)
+                      else _next_request_id())
         request[REQUEST_ID_KEY] = request_id
         token = REQUEST_ID.set(request_id)
         started = time.perf_counter()
+        origin = request.headers.get("Origin")
+        cors = origin is not None and (allow_all or origin in allowed)
+        is_preflight = False
         response: web.StreamResponse | None = None
         redirect: web.HTTPException | None = None
-        IN_FLIGHT.inc()
+        _in_flight[0] += 1
         try:
             try:
-                response = await handler(request)
+                if cors and request.method == "OPTIONS" and \
+                        "Access-Control-Request-Method" in request.headers:
+                    is_preflight = True
+                    response = preflight(request, origin)  # type: ignore[arg-type]
+                elif request.content_length is not None and request.content_length > body_limit:
+                    # Refused before reading; chunked bodies are cut by aiohttp's
+                    # client_max_size while being read.
+                    raise PayloadTooLarge(f"the body is {request.content_length} bytes; "
+                                          f"the limit is {body_limit}")
+                else:
+                    response = await handler(request)
             except web.HTTPException as exc:
                 if exc.status < 400:
                     # A raised redirect is a response too: it gets the same headers and is
@@ -202,18 +262,22 @@ def _edge(config: Config) -> Any:
                                CONSOLE_CSP if _is_console(request.path) else API_CSP)
             if request.secure:
                 headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+            if cors:
+                # On errors too: a 422 the browser may not read is no help to the client.
+                if not is_preflight:
+                    headers["Access-Control-Expose-Headers"] = _EXPOSE
+                allow(headers, origin)  # type: ignore[arg-type]
             if redirect is not None:
                 raise redirect
             return response
         finally:
-            IN_FLIGHT.dec()
+            _in_flight[0] -= 1
             elapsed = time.perf_counter() - started
             route = _route_template(request)
             method = request.method if request.method in _METHODS else "OTHER"
             # 499: the client went away (cancelled) before a response existed.
             code = response.status if response is not None else 499
-            REQUESTS.labels(method, route, code).inc()
-            LATENCY.labels(method, route).observe(elapsed)
+            _observe(method, route, code, elapsed)
             if log_access:
                 access_log.info("%s %s %s", request.method, request.path_qs, code, extra={
                     "request_id": request_id, "method": request.method, "path": request.path,
@@ -224,127 +288,9 @@ def _edge(config: Config) -> Any:
     return edge
 
 
-def _cors(config: Config) -> Any:
-    allowed = set(config.http.cors_origins)
-    allow_all = "*" in allowed
-    expose = "X-Request-ID, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"
+def build_middlewares(config: Config, extra: list[Any]) -> list[Any]:
+    """The app's middlewares: the edge, then ``extra`` (from plugins, e.g. authentication).
 
-    def allow(headers: Any, origin: str) -> None:
-        if allow_all:
-            # Any site may read, but never with the user's cookies: "*" plus credentials would
-            # hand every site on the web the signed-in user's data.
-            headers["Access-Control-Allow-Origin"] = "*"
-            return
-        headers["Access-Control-Allow-Origin"] = origin
-        headers["Access-Control-Allow-Credentials"] = "true"
-        headers.add("Vary", "Origin")
-
-    @web.middleware
-    async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
-        origin = request.headers.get("Origin")
-        if origin is None or not (allow_all or origin in allowed):
-            return await handler(request)
-        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-            response: web.StreamResponse = web.Response(status=204)
-            response.headers["Access-Control-Allow-Methods"] = \
-                "GET, POST, PUT, PATCH, DELETE, OPTIONS"
-            response.headers["Access-Control-Allow-Headers"] = request.headers.get(
-                "Access-Control-Request-Headers", "Content-Type, Authorization")
-            response.headers["Access-Control-Max-Age"] = "600"
-            allow(response.headers, origin)
-            return response
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                exc.headers["Access-Control-Expose-Headers"] = expose
-                allow(exc.headers, origin)
-                raise
-            response = error_response(exc, request, request[REQUEST_ID_KEY])
-        except Exception as exc:
-            # Render errors here, not in the edge, so that the browser may read them too: a
-            # 422 the client cannot see is no help.
-            response = error_response(exc, request, request[REQUEST_ID_KEY])
-        response.headers["Access-Control-Expose-Headers"] = expose
-        allow(response.headers, origin)
-        return response
-
-    return cors
-
-
-def _body_limit(config: Config) -> Any:
-    limit = config.http.max_body_bytes
-
-    @web.middleware
-    async def body_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
-        # Refuse a declared oversize body before reading it; chunked bodies are cut by
-        # aiohttp's client_max_size while being read.
-        if request.content_length is not None and request.content_length > limit:
-            raise PayloadTooLarge(f"the body is {request.content_length} bytes; "
-                                  f"the limit is {limit}")
-        return await handler(request)
-
-    return body_limit
-
-
-def _rate_limit(config: Config, limiter: Callable[[], RateLimiter | None]) -> Any:
-    settings = config.ratelimit
-    per_ip = RateLimit.parse(settings.per_ip)
-    per_subject = RateLimit.parse(settings.per_subject)
-    trust = config.http.trust_forwarded
-
-    @web.middleware
-    async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
-        spec = route_spec(request)
-        is_api = request.path.startswith("/api/")
-        declared = spec.rate_limit if spec is not None else None
-        if declared is False or (declared is None and not is_api) or not settings.enabled:
-            return await handler(request)
-        instance = limiter()
-        if instance is None:
-            return await handler(request)
-        scope = spec.name if spec is not None and declared else "api"
-        limit = declared or per_ip
-        checks = [("ip", client_ip(request, trust), limit)]
-        subject = request.get(SUBJECT)
-        if subject:
-            checks.append(("subject", str(subject), declared or per_subject))
-        headers = await instance.check(scope, checks)
-        try:
-            response = await handler(request)
-        except ProblemError as exc:
-            # A refused request counted against the limit too; say how much is left.
-            for name, value in headers.items():
-                exc.headers.setdefault(name, value)
-            raise
-        response.headers.update(headers)
-        return response
-
-    return rate_limit
-
-
-def _timeout(config: Config) -> Any:
-    default = config.http.request_timeout
-
-    @web.middleware
-    async def timeout(request: web.Request, handler: Handler) -> web.StreamResponse:
-        spec = route_spec(request)
-        seconds = spec.timeout if spec is not None and spec.timeout else default
-        deadline = asyncio.timeout(seconds)
-        try:
-            async with deadline:
-                return await handler(request)
-        except TimeoutError:
-            if not deadline.expired():
-                raise  # the handler's own timeout, not the route's
-            raise TimedOut(f"no response within {seconds:g}s") from None
-
-    return timeout
-
-
-def build_middlewares(config: Config, limiter: Callable[[], RateLimiter | None],
-                      extra: list[Any]) -> list[Any]:
-    """The app's middlewares; ``extra`` (from plugins, e.g. authentication) run before the rate
-    limit so that per-subject limits see the subject."""
-    return [_edge(config), _cors(config), _body_limit(config), *extra,
-            _rate_limit(config, limiter), _timeout(config)]
+    Rate limits and timeouts are applied by each route's endpoint (:mod:`propmubi.web.guard`),
+    inside these, so per-subject limits see the subject an authentication middleware set."""
+    return [_edge(config), *extra]

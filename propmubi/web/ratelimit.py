@@ -3,19 +3,46 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 
+import attrs
 from aiohttp import web
 from prometheus_client import Counter
 
 from propmubi.errors import TooManyRequests
 from propmubi.keys import Keys
 from propmubi.redis import Redis, RedisError
-from propmubi.web.routing import RateLimit
 
-__all__ = ["RateLimiter", "client_ip"]
+__all__ = ["RateLimit", "RateLimiter", "client_ip"]
 
 log = logging.getLogger(__name__)
+
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+@attrs.frozen
+class RateLimit:
+    """``count`` requests per ``period`` seconds."""
+
+    count: int
+    period: int
+
+    @classmethod
+    def parse(cls, text: str) -> RateLimit:
+        """Parse ``"30/minute"`` (or ``second``, ``hour``, ``day``; also ``"30/10s"``)."""
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(?:(\d+)\s*s|(second|minute|hour|day))\s*", text)
+        if not match or int(match[1]) <= 0:
+            raise ValueError(f"rate limit {text!r} is not '<count>/<second|minute|hour|day>'")
+        period = int(match[2]) if match[2] else _PERIODS[match[3]]
+        if period <= 0:
+            raise ValueError(f"rate limit {text!r} has a zero period")
+        return cls(int(match[1]), period)
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.period}s"
+
+
 
 LIMITED = Counter("propmubi_http_rate_limited_total",
                   "Requests refused with 429, by limit scope and kind (ip or subject).",
@@ -39,8 +66,21 @@ def client_ip(request: web.Request, trust_forwarded: bool) -> str:
     return request.remote or "unknown"
 
 
+# One round trip and one command for every limit of a request: INCR each window's counter and
+# give a new counter its absolute expiry (idempotent, so no EXPIRE NX, which Redis 6 lacks).
+_COUNT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+    local n = redis.call('INCR', key)
+    if n == 1 then redis.call('EXPIREAT', key, ARGV[i]) end
+    counts[i] = n
+end
+return counts
+"""
+
+
 class RateLimiter:
-    """Counts requests in fixed windows with one pipelined INCR + EXPIRE per applied limit.
+    """Counts requests in fixed windows: one EVALSHA per request, whatever the limits.
 
     When Redis is unreachable the request is let through and the miss is counted: a cache
     outage must not take the API down with it.
@@ -49,6 +89,7 @@ class RateLimiter:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
+        self._count = redis.register_script(_COUNT)
 
     async def check(self, scope: str, checks: list[tuple[str, str, RateLimit]]
                     ) -> dict[str, str]:
@@ -58,23 +99,20 @@ class RateLimiter:
         :raises TooManyRequests: with ``Retry-After`` when any limit is exceeded.
         """
         now = time.time()
-        pipe = self.redis.pipeline(transaction=False)
-        windows = []
+        keys, expiries, windows = [], [], []
         for kind, ident, limit in checks:
             window = int(now // limit.period) * limit.period
-            key = self.keys.rate_limit(scope, f"{kind}:{ident}", window)
-            pipe.incr(key)
-            # Absolute and idempotent, so no EXPIRE NX (Redis 7 only) is needed.
-            pipe.expireat(key, window + limit.period + 1)
+            keys.append(self.keys.rate_limit(scope, f"{kind}:{ident}", window))
+            expiries.append(window + limit.period + 1)
             windows.append((kind, limit, window))
         try:
-            results = await pipe.execute()
+            results = await self._count(keys=keys, args=expiries)
         except (RedisError, OSError) as exc:
             LIMITER_ERRORS.inc()
             log.warning("rate limiter skipped: %s", exc)
             return {}
         tightest: tuple[int, int, RateLimit] | None = None
-        for (kind, limit, window), count in zip(windows, results[::2], strict=True):
+        for (kind, limit, window), count in zip(windows, results, strict=True):
             reset = max(1, int(window + limit.period - now + 0.999))
             remaining = limit.count - count
             if remaining < 0:

@@ -15,7 +15,6 @@ The same declarations feed the OpenAPI document.
 from __future__ import annotations
 
 import functools
-import re
 import types
 import typing
 from collections.abc import Awaitable, Callable, Sequence
@@ -27,35 +26,14 @@ from aiohttp import web
 
 from propmubi.errors import BadRequest, UnsupportedMediaType, ValidationFailed
 from propmubi.validation import json_converter, query_converter, structure_input, unstructure
+from propmubi.web.guard import Guard, Plan
+from propmubi.web.ratelimit import RateLimit
 
 __all__ = ["ROUTE_KEY", "RateLimit", "RouteSpec", "Routes", "json_response", "mount"]
 
 #: Attribute on the aiohttp handler that holds its :class:`RouteSpec` (middlewares read it).
 ROUTE_KEY = "__propmubi_route__"
 
-_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-
-
-@attrs.frozen
-class RateLimit:
-    """``count`` requests per ``period`` seconds."""
-
-    count: int
-    period: int
-
-    @classmethod
-    def parse(cls, text: str) -> RateLimit:
-        """Parse ``"30/minute"`` (or ``second``, ``hour``, ``day``; also ``"30/10s"``)."""
-        match = re.fullmatch(r"\s*(\d+)\s*/\s*(?:(\d+)\s*s|(second|minute|hour|day))\s*", text)
-        if not match or int(match[1]) <= 0:
-            raise ValueError(f"rate limit {text!r} is not '<count>/<second|minute|hour|day>'")
-        period = int(match[2]) if match[2] else _PERIODS[match[3]]
-        if period <= 0:
-            raise ValueError(f"rate limit {text!r} has a zero period")
-        return cls(int(match[1]), period)
-
-    def __str__(self) -> str:
-        return f"{self.count}/{self.period}s"
 
 
 @attrs.frozen
@@ -191,8 +169,18 @@ async def _read_json(request: web.Request) -> Any:
         raise BadRequest(f"the request body is not valid JSON: {exc}") from None
 
 
-def _endpoint(spec: RouteSpec) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def _endpoint(spec: RouteSpec, guard: Guard | None
+              ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    plan: Plan | None = None
+    if guard is not None:
+        plan = guard.plan(spec.path, spec.name, spec.rate_limit, spec.timeout)
+
     async def endpoint(request: web.Request) -> web.StreamResponse:
+        if plan is None:
+            return await respond(request)
+        return await guard.run(request, plan, respond)  # type: ignore[union-attr]
+
+    async def respond(request: web.Request) -> web.StreamResponse:
         kwargs: dict[str, Any] = {}
         errors = []
         if spec.params is not None:
@@ -221,18 +209,19 @@ def _endpoint(spec: RouteSpec) -> Callable[[web.Request], Awaitable[web.StreamRe
     return endpoint
 
 
-def mount(app: web.Application, routes: Routes, prefix: str = "", owner: str = ""
-          ) -> list[RouteSpec]:
+def mount(app: web.Application, routes: Routes, prefix: str = "", owner: str = "",
+          guard: Guard | None = None) -> list[RouteSpec]:
     """Add a table's routes to ``app`` under ``prefix``; return the specs with full paths.
 
     Each route's name becomes ``<owner>.<handler name>``: its OpenAPI ``operationId`` and the
-    scope of its own rate limit, unique across plugins. GET routes also answer HEAD.
+    scope of its own rate limit, unique across plugins. GET routes also answer HEAD. With a
+    ``guard``, each route gets its rate limits and timeout.
     """
     mounted = []
     for spec in routes.specs:
         full = attrs.evolve(spec, path=prefix + spec.path,
                             name=f"{owner}.{spec.name}" if owner else spec.name)
-        endpoint = _endpoint(full)
+        endpoint = _endpoint(full, guard)
         app.router.add_route(full.method, full.path, endpoint)
         if full.method == "GET":
             app.router.add_route("HEAD", full.path, endpoint)

@@ -204,7 +204,7 @@ async def test_handler_results(aiohttp_client):
         return {"n": body.n + 1}
 
     config = load_config(environ={}, use_default_path=False)
-    app = web.Application(middlewares=build_middlewares(config, lambda: None, []))
+    app = web.Application(middlewares=build_middlewares(config, []))
     specs = mount(app, routes, "/api/v1")
     assert [s.path for s in specs] == ["/api/v1/none", "/api/v1/list", "/api/v1/raw",
                                        "/api/v1/item/{n}", "/api/v1/item"]

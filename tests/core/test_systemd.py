@@ -197,7 +197,8 @@ def test_long_running_services_notify_and_stop_gracefully(units: dict[str, Unit]
 def test_web_instances_share_the_port(units: dict[str, Unit]) -> None:
     exec_start = last(units[WEB], "Service", "ExecStart").split()
     assert exec_start[1:] == ["serve", "--reuse-port"]
-    assert last(units[SCHEDULER], "Service", "ExecStart").split()[1:] == ["scheduler"]
+    assert last(units[SCHEDULER], "Service", "ExecStart").split()[1:] == [
+        "scheduler", "--metrics-port", "9100"]
     assert last(units[WORKER], "Service", "ExecStart").split()[1:] == [
         "worker", "--metrics-port", "910%i"]
     assert last(units[MIGRATE], "Service", "ExecStart").split()[1:] == ["migrate", "up"]

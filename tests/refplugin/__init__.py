@@ -59,6 +59,10 @@ def propmubi_console_pages() -> list[ConsolePage]:
 
 @hookimpl
 def propmubi_middlewares(config: Config) -> list[Any]:
+    # Test identities exist only in the test environment (the benchmark runs without them).
+    if config.app.environment != "test":
+        return []
+
     @web.middleware
     async def test_identity(request: web.Request, handler: Any) -> web.StreamResponse:
         if TEST_SUBJECT_HEADER in request.headers:
