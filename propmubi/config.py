@@ -28,6 +28,19 @@ ENV_PREFIX = "PROPMUBI_"
 SECRET = {"secret": True}
 
 
+def dev_secret(nbytes: int = 32) -> dict[str, Any]:
+    """Field metadata for a secret that ``propmubi dev`` generates on its first run.
+
+    Use it on a plugin settings field whose default is empty:
+    ``signing_key: str = attrs.field(default="", metadata=dev_secret())``. ``dev`` writes a
+    random value to ``<var_dir>/credentials/plugins.<name>.<key>`` (read back as a systemd-style
+    credential), so no secret ever lives in the repository; production supplies its own.
+    """
+    import secrets
+
+    return {"secret": True, "generate": lambda: secrets.token_urlsafe(nbytes)}
+
+
 class ConfigError(Exception):
     """A configuration value is missing or invalid; the message names the key."""
 

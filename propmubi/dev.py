@@ -17,12 +17,14 @@ import sys
 import time
 from pathlib import Path
 
-from propmubi import migrate
-from propmubi.config import Config
-from propmubi.embedded import EmbeddedError, EmbeddedPostgres, EmbeddedRedis, die_with_parent
-from propmubi.plugins import load_plugins, resolve
+import attrs
 
-__all__ = ["DEV_DATABASE", "ROLES", "run_dev"]
+from propmubi import migrate
+from propmubi.config import Config, load_config
+from propmubi.embedded import EmbeddedError, EmbeddedPostgres, EmbeddedRedis, die_with_parent
+from propmubi.plugins import PluginSet, load_plugins, resolve
+
+__all__ = ["DEV_DATABASE", "ROLES", "ensure_dev_secrets", "run_dev"]
 
 DEV_DATABASE = "propmubi"
 ROLES = ("serve", "worker", "scheduler")
@@ -40,6 +42,29 @@ async def _seed(config: Config) -> None:
     async with open_services(config, plugins) as services:
         for _, result in plugins.call("propmubi_seed", services=services, scale=DEV_SEED_SCALE):
             await resolve(result)
+
+
+def ensure_dev_secrets(plugins: PluginSet, folder: Path) -> list[str]:
+    """Write a random value for every empty plugin setting marked with
+    :func:`propmubi.config.dev_secret` that has no file in ``folder`` yet; return the names of
+    the files written. Existing files are kept, so secrets survive between runs."""
+    created = []
+    for plugin in plugins:
+        settings_class = getattr(plugin.obj, "propmubi_settings_class", lambda: None)()
+        if settings_class is None:
+            continue
+        for field in attrs.fields(settings_class):
+            generate = field.metadata.get("generate")
+            if generate is None or getattr(plugin.settings, field.name, None):
+                continue
+            path = folder / f"plugins.{plugin.name}.{field.name}"
+            if path.exists():
+                continue
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(generate())
+            created.append(path.name)
+    return created
 
 
 def _spawn(role: str, env: dict[str, str], config_path: str | None) -> subprocess.Popen[bytes]:
@@ -86,6 +111,13 @@ def run_dev(config: Config, config_path: str | None, *, port: int | None = None,
     children: dict[str, subprocess.Popen[bytes]] = {}
     code = 0
     try:
+        if not os.environ.get("CREDENTIALS_DIRECTORY"):
+            # Generated secrets are read back as credentials, by this process and the children.
+            credentials = var / "credentials"
+            for name in ensure_dev_secrets(load_plugins(config), credentials):
+                _say(f"generated a development secret: {credentials / name}")
+            env["CREDENTIALS_DIRECTORY"] = str(credentials)
+            config = load_config(config_path, environ=env)
         overrides: dict[str, dict[str, object]] = {}
         if not config.database.url:
             postgres = EmbeddedPostgres(var / "postgres")
