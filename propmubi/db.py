@@ -29,6 +29,7 @@ __all__ = [
     "DatabaseError",
     "ForeignKeyViolation",
     "IntegrityError",
+    "InterfaceError",
     "OperationalError",
     "QueryCanceled",
     "SerializationFailure",
@@ -48,6 +49,7 @@ ForeignKeyViolation = psycopg2.errors.ForeignKeyViolation
 SerializationFailure = psycopg2.errors.SerializationFailure
 QueryCanceled = psycopg2.errors.QueryCanceled
 OperationalError = psycopg2.OperationalError
+InterfaceError = psycopg2.InterfaceError
 
 psycopg2.extras.register_uuid()
 # JSON parameters: wrap dicts/lists with Json so plugins can pass them directly.

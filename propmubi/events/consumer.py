@@ -30,11 +30,12 @@ import attrs
 import orjson
 
 from propmubi.context import Services
-from propmubi.db import Tx
+from propmubi.db import InterfaceError, OperationalError, Tx
 from propmubi.events import metrics as m
 from propmubi.events.catalog import EventCatalog, EventTypeError
 from propmubi.events.envelope import Delivery, Envelope
 from propmubi.observability import REQUEST_ID
+from propmubi.redis import RedisError
 from propmubi.validation import json_converter
 
 __all__ = ["Consumer", "Group", "Handler", "HandlerFailed", "collect_groups", "consumer_name"]
@@ -42,6 +43,8 @@ __all__ = ["Consumer", "Group", "Handler", "HandlerFailed", "collect_groups", "c
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Tx, Delivery], Awaitable[Any]]
+#: Errors of the services, not of the event: the batch stays pending without counting a failure.
+INFRASTRUCTURE_ERRORS = (OperationalError, InterfaceError, RedisError, ConnectionError)
 Entry = tuple[str, str, dict[str, str]]  # stream, entry id, fields
 
 _MARK_PROCESSED = """
@@ -208,6 +211,12 @@ class Consumer:
             try:
                 await self.process(group, work)
             except HandlerFailed as failed:
+                if isinstance(failed.__cause__, INFRASTRUCTURE_ERRORS):
+                    # The database or Redis went away under the handler: not the event's
+                    # fault, so it must not use up a delivery on its way to the dead letters.
+                    log.warning("event batch of %s interrupted (%s); it will be retried",
+                                group.name, failed.__cause__)
+                    break
                 # Roll back the batch, leave the failing event pending, redo the others: each
                 # handler runs once per delivery.
                 await self._record_failure(group, *work[failed.index], failed.__cause__)
