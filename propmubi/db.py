@@ -33,6 +33,7 @@ __all__ = [
     "OperationalError",
     "QueryCanceled",
     "SerializationFailure",
+    "TransactionRollbackError",
     "Tx",
     "UniqueViolation",
     "admin_execute",
@@ -50,6 +51,8 @@ SerializationFailure = psycopg2.errors.SerializationFailure
 QueryCanceled = psycopg2.errors.QueryCanceled
 OperationalError = psycopg2.OperationalError
 InterfaceError = psycopg2.InterfaceError
+#: Deadlocks and serialization failures: PostgreSQL rolled back; running again usually works.
+TransactionRollbackError = psycopg2.extensions.TransactionRollbackError
 
 psycopg2.extras.register_uuid()
 # JSON parameters: wrap dicts/lists with Json so plugins can pass them directly.

@@ -30,7 +30,7 @@ import attrs
 import orjson
 
 from propmubi.context import Services
-from propmubi.db import InterfaceError, OperationalError, Tx
+from propmubi.db import InterfaceError, OperationalError, TransactionRollbackError, Tx
 from propmubi.events import metrics as m
 from propmubi.events.catalog import EventCatalog, EventTypeError
 from propmubi.events.envelope import Delivery, Envelope
@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Tx, Delivery], Awaitable[Any]]
 #: Errors of the services, not of the event: the batch stays pending without counting a failure.
 INFRASTRUCTURE_ERRORS = (OperationalError, InterfaceError, RedisError, ConnectionError)
+#: A deadlock or serialization failure between concurrent batches: run the batch again now.
+RERUN_ATTEMPTS = 3
 Entry = tuple[str, str, dict[str, str]]  # stream, entry id, fields
 
 _MARK_PROCESSED = """
@@ -207,25 +209,27 @@ class Consumer:
             else:
                 done.append((stream, entry_id))  # another subscriber's type on a shared stream
         started = time.perf_counter()
+        reruns = 0
         while work:
             try:
                 await self.process(group, work)
-            except HandlerFailed as failed:
-                if isinstance(failed.__cause__, INFRASTRUCTURE_ERRORS):
-                    # The database or Redis went away under the handler: not the event's
-                    # fault, so it must not use up a delivery on its way to the dead letters.
-                    log.warning("event batch of %s interrupted (%s); it will be retried",
-                                group.name, failed.__cause__)
+            except Exception as exc:
+                cause = exc.__cause__ if isinstance(exc, HandlerFailed) else exc
+                if isinstance(cause, TransactionRollbackError) and reruns < RERUN_ATTEMPTS:
+                    reruns += 1  # PostgreSQL rolled back to break a deadlock: run it again
+                    continue
+                if not isinstance(exc, HandlerFailed) or isinstance(cause,
+                                                                    INFRASTRUCTURE_ERRORS):
+                    # The database or Redis failed, not the event: everything stays pending,
+                    # without using up deliveries on the way to the dead letters.
+                    log.warning("event batch of %s not processed (%s: %s); it will be retried",
+                                group.name, type(cause).__name__, cause)
                     break
-                # Roll back the batch, leave the failing event pending, redo the others: each
-                # handler runs once per delivery.
-                await self._record_failure(group, *work[failed.index], failed.__cause__)
-                work = work[:failed.index] + work[failed.index + 1:]
+                # A handler raised: the batch rolled back; leave that event pending and redo
+                # the others, so that each handler runs once per delivery.
+                await self._record_failure(group, *work[exc.index], cause)
+                work = work[:exc.index] + work[exc.index + 1:]
                 continue
-            except Exception as exc:  # the database or Redis failed: everything stays pending
-                log.warning("event batch of %s not processed (%s: %s); it will be retried",
-                            group.name, type(exc).__name__, exc)
-                break
             done += [(s, i) for s, i, _ in work]
             break
         m.HANDLER_SECONDS.labels(group.name).observe(time.perf_counter() - started)

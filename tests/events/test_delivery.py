@@ -232,3 +232,33 @@ async def test_bus_metrics_are_exposed(services, event_bus):
                  "propmubi_events_group_lag_seconds"):
         assert name in text, name
     assert 'propmubi_events_delivered_total{group="tally",type="ledger.entry_recorded"}' in text
+
+
+async def test_a_deadlocked_batch_is_run_again_at_once(services):
+    from propmubi.db import TransactionRollbackError
+    from propmubi.events.consumer import Group
+
+    bus = EventBus(services)
+    await bus.consumer.ensure_groups()
+    event_id = await record(services.db, uuid.uuid4(), 1)
+    await bus.relay.relay_once()
+    calls = []
+
+    async def handler(tx, delivery):
+        calls.append(delivery.id)
+        if len(calls) == 1:
+            raise TransactionRollbackError("deadlock detected")  # as PostgreSQL would
+        await tx.execute("INSERT INTO tally_effects (event_id, account_id, sequence, amount, "
+                         "handled_by) VALUES (%s, %s, 1, 1, 'rerun')",
+                         (delivery.id, delivery.event.account_id))
+
+    tally = group(bus, "tally")
+    rerun = Group(name=tally.name, handlers={"ledger.entry_recorded": handler},
+                  streams=tally.streams)
+    consumer = Consumer(services, bus.catalog, [rerun], name="rerun")
+    assert await consumer.read_once(rerun, block=False) == 1
+    assert calls == [event_id, event_id]
+    rows = await services.db.fetch("SELECT event_id FROM tally_effects WHERE handled_by = 'rerun'")
+    assert [r["event_id"] for r in rows] == [event_id]
+    assert (await services.redis.xpending(tally.streams[0], "tally"))["pending"] == 0
+    assert not await services.redis.hlen(services.keys.handler_errors("tally"))
