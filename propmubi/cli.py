@@ -11,9 +11,10 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from propmubi import __version__, migrate
-from propmubi.config import Config, ConfigError, load_config, redacted
+from propmubi.config import Config, ConfigError, load_config
 from propmubi.observability import configure_logging
 from propmubi.plugins import PluginSet, load_plugins
+from propmubi.redaction import redacted
 
 __all__ = ["main"]
 

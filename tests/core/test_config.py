@@ -17,9 +17,9 @@ from propmubi.config import (
     default_config_path,
     load_config,
     plugin_settings,
-    redacted,
 )
 from propmubi.plugins import PluginError, load_plugins
+from propmubi.redaction import redacted
 from propmubi.types import PluginInfo
 
 

@@ -5,9 +5,10 @@ import stat
 import attrs
 
 from propmubi import hookimpl
-from propmubi.config import dev_secret, load_config, redacted
+from propmubi.config import dev_secret, load_config
 from propmubi.dev import ensure_dev_secrets
 from propmubi.plugins import load_plugins
+from propmubi.redaction import redacted
 from propmubi.types import PluginInfo
 
 
