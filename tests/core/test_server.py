@@ -145,22 +145,6 @@ class Proc:
                 self.popen.wait()
 
 
-@pytest.fixture
-def spawn(tmp_path: Path) -> Iterator[Any]:
-    """``spawn(args, env)`` starts `propmubi <args>` in ``tmp_path``; all are stopped at the
-    end of the test, whatever happened."""
-    procs: list[Proc] = []
-
-    def start(args: list[str], env: dict[str, str], **popen: Any) -> Proc:
-        proc = Proc(args, env, tmp_path, tmp_path / f"{args[0]}-{len(procs)}.log", **popen)
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        proc.kill()
-
-
 async def in_flight(port: int) -> float:
     """The server's ``propmubi_http_requests_in_flight`` gauge (this request included)."""
     async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT) as session:

@@ -316,20 +316,6 @@ async def notifications(notify_socket: tuple[socket.socket, str]) -> AsyncIterat
         await reader.close()
 
 
-@pytest.fixture
-def spawn(tmp_path: Path) -> Iterator[Any]:
-    procs: list[Proc] = []
-
-    def start(args: list[str], env: dict[str, str], **popen: Any) -> Proc:
-        proc = Proc(args, env, tmp_path, tmp_path / f"{args[0]}-{len(procs)}.log", **popen)
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        proc.kill()
-
-
 @pytest.mark.slow
 async def test_serve_notifies_ready_watchdog_and_stopping(
         migrated: Config, spawn: Any, notify_socket: tuple[socket.socket, str],
