@@ -122,7 +122,15 @@ class _Queries(abc.ABC):
 
 async def _execute(cur: Any, pool: str, kind: str, sql: str, params: Any, fetch: str) -> Any:
     started = time.perf_counter()
-    await cur.execute(sql, params)
+    try:
+        await cur.execute(sql, params)
+    except asyncio.CancelledError:
+        # aiopg reports a server-side cancel (statement_timeout) as CancelledError; only a
+        # cancellation of this task is one. The other is a query error like any other.
+        task = asyncio.current_task()
+        if task is not None and task.cancelling() == 0:
+            raise QueryCanceled("canceling statement due to statement timeout") from None
+        raise
     if fetch == "rowcount":
         result: Any = cur.rowcount
     elif fetch == "all":
@@ -185,6 +193,9 @@ class Database(_Queries):
             url,
             minsize=s.pool_min,
             maxsize=s.pool_max,
+            # aiopg's hstore support would adapt every dict parameter to hstore, overriding the
+            # dict -> JSON adapter above.
+            enable_hstore=False,
             # aiopg's own operation timeout must outlast the server-side one, which is the
             # one that reports a clean QueryCanceled.
             timeout=s.statement_timeout_ms / 1000 + 5,
@@ -291,4 +302,5 @@ def with_database(url: str, database: str) -> str:
 
 async def connect_once(url: str, connect_timeout: float = 5.0) -> Any:
     """Open one connection outside any pool (migrations, admin tasks); the caller closes it."""
-    return await aiopg.connect(url, timeout=60.0, connect_timeout=max(1, int(connect_timeout)))
+    return await aiopg.connect(url, timeout=60.0, connect_timeout=max(1, int(connect_timeout)),
+                               enable_hstore=False)
