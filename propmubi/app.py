@@ -15,7 +15,15 @@ from propmubi.context import open_services
 from propmubi.errors import Forbidden, Unauthorized
 from propmubi.plugins import PluginError, PluginSet, load_plugins
 from propmubi.types import ConsolePage
-from propmubi.web.appkeys import CONFIG, CONSOLE_USER, OPENAPI, PLUGINS, ROUTE_SPECS, SERVICES
+from propmubi.web.appkeys import (
+    CONFIG,
+    CONSOLE_PAGES,
+    CONSOLE_USER,
+    OPENAPI,
+    PLUGINS,
+    ROUTE_SPECS,
+    SERVICES,
+)
 from propmubi.web.guard import Guard, guarded
 from propmubi.web.middlewares import build_middlewares
 from propmubi.web.openapi import build_openapi
@@ -44,6 +52,9 @@ def _template_loader(plugins: PluginSet) -> jinja2.BaseLoader:
 
 
 def _console_handler(page: ConsolePage) -> Callable[[web.Request], Awaitable[Any]]:
+    if page.public:
+        return page.handler
+
     async def guarded(request: web.Request) -> Any:
         user = request.get(CONSOLE_USER)
         if user is None:
@@ -90,6 +101,7 @@ def create_app(config: Config, plugins: PluginSet | None = None) -> web.Applicat
         app.router.add_route(page.method, path,
                              guarded(guard, path, page.name, _console_handler(page)),
                              name=page.name)
+    app[CONSOLE_PAGES] = pages
     app[ROUTE_SPECS] = specs
     app[OPENAPI] = build_openapi(specs)
     aiohttp_jinja2.setup(app, loader=_template_loader(plugins), autoescape=True,

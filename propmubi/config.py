@@ -189,6 +189,25 @@ class EventsSection:
 
 
 @attrs.frozen
+class ConsoleSection:
+    """The staff console: sessions and sign-in lockout."""
+
+    # A session unused this long ends (s); every request slides it forward.
+    idle_timeout: float = attrs.field(default=1800.0, validator=_positive)
+    # A session ends this long after sign-in however busy it is (s).
+    absolute_timeout: float = attrs.field(default=43_200.0, validator=_positive)
+    # Failed sign-ins for one e-mail address before it is locked out.
+    max_failures: int = attrs.field(default=5, validator=_positive)
+    # Failed sign-ins from one client address before it is locked out (offices share one).
+    max_failures_per_ip: int = attrs.field(default=20, validator=_positive)
+    # The first lockout (s); each further failure doubles it, up to lockout_max.
+    lockout_base: float = attrs.field(default=60.0, validator=_positive)
+    lockout_max: float = attrs.field(default=3600.0, validator=_positive)
+    # Failures are forgotten after this long without another one (s).
+    failure_window: float = attrs.field(default=86_400.0, validator=_positive)
+
+
+@attrs.frozen
 class PluginsSection:
     """Which plugins run."""
 
@@ -212,6 +231,7 @@ class Config:
     ratelimit: RateLimitSection = attrs.Factory(RateLimitSection)
     scheduler: SchedulerSection = attrs.Factory(SchedulerSection)
     events: EventsSection = attrs.Factory(EventsSection)
+    console: ConsoleSection = attrs.Factory(ConsoleSection)
     plugins: PluginsSection = attrs.Factory(PluginsSection)
     source: str = attrs.field(default="", eq=False)
 

@@ -24,11 +24,15 @@ from propmubi.config import Config, load_config
 from propmubi.embedded import EmbeddedError, EmbeddedPostgres, EmbeddedRedis, die_with_parent
 from propmubi.plugins import PluginSet, load_plugins, resolve
 
-__all__ = ["DEV_DATABASE", "ROLES", "ensure_dev_secrets", "run_dev"]
+__all__ = ["DEV_DATABASE", "DEV_STAFF_EMAIL", "ROLES", "ensure_dev_secrets", "ensure_dev_staff",
+           "run_dev"]
 
 DEV_DATABASE = "propmubi"
 ROLES = ("serve", "worker", "scheduler")
 DEV_SEED_SCALE = 0.02
+DEV_STAFF_EMAIL = "admin@propmubi.local"
+# Not named "<section>.<key>": the folder is also read as systemd-style credentials.
+DEV_STAFF_PASSWORD_FILE = "dev-console-admin-password"
 
 
 def _say(message: str) -> None:
@@ -65,6 +69,38 @@ def ensure_dev_secrets(plugins: PluginSet, folder: Path) -> list[str]:
             path.write_text(generate())
             created.append(path.name)
     return created
+
+
+def _save_password(path: Path, password: str) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.touch(mode=0o600)  # created private, before the secret is in it
+    path.write_text(password + "\n")
+
+
+async def ensure_dev_staff(config: Config, folder: Path) -> str:
+    """Create the development console account (an admin) on the first run, saving its
+    generated password in ``folder`` (mode 0600); return what to tell the developer."""
+    from propmubi.console import accounts, store
+    from propmubi.db import Database
+
+    path = folder / DEV_STAFF_PASSWORD_FILE
+    db = Database(config.database)
+    await db.open()
+    try:
+        if await store.by_email(db, DEV_STAFF_EMAIL) is not None:
+            saved = await asyncio.to_thread(path.exists)
+            where = (f"password in {path}" if saved else
+                     f"reset its password with `propmubi staff set-password --email "
+                     f"{DEV_STAFF_EMAIL}`")
+            return f"console sign-in: {DEV_STAFF_EMAIL}; {where}"
+        password = accounts.generate_password()
+        await accounts.create_staff(db, DEV_STAFF_EMAIL, "Development admin", password,
+                                    ["admin"])
+    finally:
+        await db.close()
+    await asyncio.to_thread(_save_password, path, password)
+    return (f"created console account {DEV_STAFF_EMAIL} with password {password} "
+            f"(saved in {path})")
 
 
 def _spawn(role: str, env: dict[str, str], config_path: str | None) -> subprocess.Popen[bytes]:
@@ -139,6 +175,8 @@ def run_dev(config: Config, config_path: str | None, *, port: int | None = None,
         plugins = load_plugins(config)
         applied = asyncio.run(migrate.up(config.database.url, plugins))
         _say(f"schema current ({len(applied)} migration(s) applied now)")
+        if not stopping:
+            _say(asyncio.run(ensure_dev_staff(config, var / "credentials")))
         if seed and not stopping:
             asyncio.run(_seed(config))
         for role in ROLES:
@@ -146,6 +184,7 @@ def run_dev(config: Config, config_path: str | None, *, port: int | None = None,
                 children[role] = _spawn(role, env, config_path)
         base = f"http://{config.http.host}:{config.http.port}"
         _say("running; Ctrl-C stops everything")
+        _say(f"  console    {base}/console/")
         _say(f"  API        {base}/api/v1/openapi.json")
         _say(f"  health     {base}/health   ready {base}/ready   metrics {base}/metrics")
         _say(f"  database   {config.database.url}")

@@ -48,6 +48,19 @@ class Keys:
         """Hash: stream entry id -> the last error of a failing delivery (for dead letters)."""
         return f"{self.prefix}events:errors:{group}"
 
+    def console_session(self, digest: str) -> str:
+        """A console session, by the SHA-256 of its cookie value (so a copy of Redis holds no
+        usable cookie); expires after the idle timeout unless touched."""
+        return f"{self.prefix}console:session:{digest}"
+
+    def console_failures(self, scope: str, ident: str) -> str:
+        """Counter of failed console sign-ins for ``email:<address>`` or ``ip:<address>``."""
+        return f"{self.prefix}console:failures:{scope}:{ident}"
+
+    def console_lock(self, scope: str, ident: str) -> str:
+        """Present while sign-ins for ``scope``/``ident`` are locked out; expires with the lock."""
+        return f"{self.prefix}console:lock:{scope}:{ident}"
+
     def plugin(self, plugin: str, *parts: str) -> str:
         """A key owned by a plugin: ``<prefix>p:<plugin>:<parts...>``."""
         return ":".join([f"{self.prefix}p", plugin, *parts])

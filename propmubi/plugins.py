@@ -28,7 +28,7 @@ __all__ = [
 ENTRY_POINT_GROUP = "propmubi.plugins"
 # The core's own features register through the same manager as any domain plugin, so the
 # plugin API is exercised every day; they cannot be disabled.
-CORE_PLUGINS = ("propmubi.core_plugin", "propmubi.events.plugin")
+CORE_PLUGINS = ("propmubi.core_plugin", "propmubi.events.plugin", "propmubi.console.plugin")
 
 
 class PluginError(ConfigError):

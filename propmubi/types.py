@@ -80,6 +80,7 @@ class ConsolePage:
     """A console page and, when ``nav_label`` is set, its navigation entry.
 
     ``handler`` is an aiohttp handler; the console shell wraps it with login and role checks.
+    A ``public`` page (the sign-in form) skips them; it still gets the session and CSRF checks.
     """
 
     path: str
@@ -89,6 +90,7 @@ class ConsolePage:
     nav_label: str | None = None
     nav_order: int = 100
     role: str = "staff"
+    public: bool = False
 
 
 @attrs.frozen

@@ -10,16 +10,19 @@ if TYPE_CHECKING:
     from propmubi.config import Config
     from propmubi.context import Services
     from propmubi.plugins import PluginSet
+    from propmubi.types import ConsolePage
     from propmubi.web.routing import RouteSpec
 
-__all__ = ["CONFIG", "CONSOLE_USER", "OPENAPI", "PLUGINS", "REQUEST_ID", "ROUTE_SPECS",
-           "SERVICES", "SUBJECT"]
+__all__ = ["CONFIG", "CONSOLE_PAGES", "CONSOLE_USER", "OPENAPI", "PLUGINS", "REQUEST_ID",
+           "ROUTE_SPECS", "SERVICES", "SUBJECT"]
 
 CONFIG: web.AppKey[Config] = web.AppKey("propmubi_config")
 PLUGINS: web.AppKey[PluginSet] = web.AppKey("propmubi_plugins")
 SERVICES: web.AppKey[Services] = web.AppKey("propmubi_services")
 ROUTE_SPECS: web.AppKey[list[RouteSpec]] = web.AppKey("propmubi_route_specs")
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("propmubi_openapi")
+#: Every enabled plugin's console pages, in plugin order (the console builds its menu from them).
+CONSOLE_PAGES: web.AppKey[list[ConsolePage]] = web.AppKey("propmubi_console_pages")
 
 #: This request's id (from ``X-Request-ID`` when valid, else generated).
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("propmubi_request_id")

@@ -140,7 +140,26 @@ def _as_problem(exc: BaseException) -> ProblemError:
     return ProblemError()
 
 
-def _html_error(problem: ProblemError, request_id: str) -> web.Response:
+def _error_page(problem: ProblemError, request: web.Request, request_id: str) -> str | None:
+    """The console's error template (layout, menu and all), or None when it cannot render
+    (no template engine on this app, or the template itself fails): the plain page then."""
+    import aiohttp_jinja2
+
+    try:
+        return aiohttp_jinja2.render_string(
+            "console/error.html", request,
+            {"status": problem.status, "title": problem.title, "detail": problem.detail or "",
+             "request_id": request_id})
+    except Exception:  # an error page must never raise
+        log.debug("console error template failed; plain page used", exc_info=True)
+        return None
+
+
+def _html_error(problem: ProblemError, request: web.Request, request_id: str) -> web.Response:
+    page = _error_page(problem, request, request_id)
+    if page is not None:
+        return web.Response(text=page, status=problem.status, content_type="text/html",
+                            headers=problem.headers)
     body = (
         "<!doctype html><html lang=en><meta charset=utf-8>"
         f"<title>{problem.status} {html.escape(problem.title)}</title>"
@@ -157,7 +176,7 @@ def problem_response(problem: ProblemError, request: web.Request, request_id: st
                      ) -> web.Response:
     """Render a problem as ``application/problem+json`` (or HTML under ``/console``)."""
     if _is_console(request.path):
-        return _html_error(problem, request_id)
+        return _html_error(problem, request, request_id)
     doc = problem.to_problem(instance=request.path)
     doc["request_id"] = request_id
     return web.Response(body=orjson.dumps(doc), status=problem.status,

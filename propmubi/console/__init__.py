@@ -1,0 +1,1 @@
+"""The staff console shell: staff accounts, sessions, CSRF, login, navigation, dashboard."""

@@ -1,0 +1,140 @@
+"""The console's session middleware: who is signed in, CSRF on every POST, and the redirect
+of a signed-out browser to the sign-in page."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Awaitable, Callable
+from urllib.parse import quote, urlsplit
+
+import aiohttp_jinja2
+from aiohttp import web
+from aiohttp.web_exceptions import NotAppKeyWarning
+
+from propmubi.config import Config
+from propmubi.console import store
+from propmubi.console.accounts import StaffUser
+from propmubi.console.context import CONSOLE_PREFIX, template_context
+from propmubi.console.sessions import (
+    COOKIE_NAME,
+    CSRF_FIELD,
+    SESSION,
+    SessionStore,
+    clear_cookie,
+    set_cookie,
+)
+from propmubi.errors import Forbidden, Unauthorized
+from propmubi.web.appkeys import CONSOLE_USER, SERVICES
+
+__all__ = ["LOGIN_PATH", "console_session_middleware", "login_url", "safe_next"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+LOGIN_PATH = CONSOLE_PREFIX + "/login"
+HOME = CONSOLE_PREFIX + "/"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _is_console(path: str) -> bool:
+    return path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
+
+
+def safe_next(target: str | None) -> str:
+    """``target`` when it is a console path on this site, else the dashboard.
+
+    Only relative paths under ``/console`` pass: no scheme, no host, no ``//host`` or
+    ``/\\host`` (browsers read both as another site), no control characters; and not the
+    sign-in page itself, which would loop.
+    """
+    if not target or len(target) > 2048 or "\\" in target:
+        return HOME
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return HOME
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not _is_console(parts.path):
+        return HOME
+    if parts.path.rstrip("/") == LOGIN_PATH:
+        return HOME
+    return target
+
+
+def login_url(next_path: str) -> str:
+    """The sign-in page, returning to ``next_path`` afterwards."""
+    return f"{LOGIN_PATH}?next={quote(safe_next(next_path), safe='/')}"
+
+
+def see_other(location: str) -> web.Response:
+    """A 303 redirect (after a POST, the browser follows it with a GET)."""
+    return web.Response(status=303, headers={"Location": location})
+
+
+def _wants_html(request: web.Request) -> bool:
+    # Browsers navigating ask for text/html; API clients and scripts (and the tests'
+    # default */*) get the plain 401 page instead of a redirect.
+    return "text/html" in request.headers.get("Accept", "")
+
+
+async def _csrf_token(request: web.Request) -> str | None:
+    token = request.headers.get("X-CSRF-Token")
+    if token:
+        return token
+    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        value = (await request.post()).get(CSRF_FIELD)
+        return value if isinstance(value, str) else None
+    return None
+
+
+def _set_template_context(request: web.Request) -> None:
+    # aiohttp-jinja2 merges this per-request context into every render, under its own plain
+    # string key, which aiohttp warns about (the key is not ours to change).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotAppKeyWarning)
+        request[aiohttp_jinja2.REQUEST_CONTEXT_KEY] = template_context(request)
+
+
+def console_session_middleware(config: Config) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """The middleware; a no-op outside ``/console``."""
+
+    @web.middleware
+    async def console_session(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not _is_console(request.path):
+            return await handler(request)
+        services = request.app[SERVICES]
+        sessions = SessionStore(services)
+        cookie = request.cookies.get(COOKIE_NAME, "")
+        session = await sessions.load(cookie) if cookie else None
+        if session is not None and session.user_id:
+            row = await store.by_id(services.db, session.user_id)
+            if row is None or row["disabled"]:
+                # A disabled account is signed out at its next request, wherever it is.
+                await sessions.end(session)
+                session = None
+            elif CONSOLE_USER not in request:
+                request[CONSOLE_USER] = StaffUser.from_row(row).as_console_user()
+        request[SESSION] = session
+        _set_template_context(request)
+        # An unmatched route (404, 405) has no handler to protect; it answers as such.
+        if request.method not in _SAFE_METHODS and request.match_info.http_exception is None:
+            token = await _csrf_token(request)
+            if session is None or not session.csrf_ok(token):
+                raise Forbidden("this form has expired or did not come from this site; "
+                                "reload the page and try again")
+        try:
+            response = await handler(request)
+        except Unauthorized:
+            if request.method not in ("GET", "HEAD") or not _wants_html(request):
+                raise
+            response = see_other(login_url(request.path_qs))
+        current = request.get(SESSION)
+        if current is not None and current.ended:
+            clear_cookie(response)
+        elif current is not None:
+            if current.dirty:
+                await sessions.save(current)
+            if current.new:
+                set_cookie(response, current, config)
+        elif cookie:
+            clear_cookie(response)  # it named a session that is gone
+        return response
+
+    return console_session
