@@ -226,7 +226,9 @@ def propmubi_sms_providers() -> Mapping[str, Callable[..., Any]]:
     """Offer SMS providers.
 
     :returns: a mapping from provider name to a factory; the consuming plugin picks one by the name
-        in its settings.
+        in its settings. A factory takes the :class:`~propmubi.config.Config` (raising
+        :class:`~propmubi.config.ConfigError` when it must not run there) and returns an object
+        with ``async send(to: str, body: str) -> None``, ``to`` in E.164.
     """
 
 

@@ -11,10 +11,11 @@ if TYPE_CHECKING:
     from propmubi.context import Services
     from propmubi.plugins import PluginSet
     from propmubi.types import ConsolePage
+    from propmubi.web.auth import Principal
     from propmubi.web.routing import RouteSpec
 
-__all__ = ["CONFIG", "CONSOLE_PAGES", "CONSOLE_USER", "OPENAPI", "PLUGINS", "REQUEST_ID",
-           "ROUTE_SPECS", "SERVICES", "SUBJECT"]
+__all__ = ["AUTH_ERROR", "CONFIG", "CONSOLE_PAGES", "CONSOLE_USER", "OPENAPI", "PLUGINS",
+           "PRINCIPAL", "REQUEST_ID", "ROUTE_SPECS", "SERVICES", "SUBJECT"]
 
 CONFIG: web.AppKey[Config] = web.AppKey("propmubi_config")
 PLUGINS: web.AppKey[PluginSet] = web.AppKey("propmubi_plugins")
@@ -29,6 +30,12 @@ REQUEST_ID: web.RequestKey[str] = web.RequestKey("propmubi_request_id")
 #: The authenticated caller (a user id), set by an authentication middleware; per-subject rate
 #: limits count against it.
 SUBJECT: web.RequestKey[str] = web.RequestKey("propmubi_subject")
+#: The authenticated caller (subject and roles), set by an authentication middleware; routes
+#: declared with ``roles=`` check it (:mod:`propmubi.web.auth`).
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("propmubi_principal")
+#: Why the credentials the caller presented were refused (expired, bad signature, ...), set by
+#: an authentication middleware instead of PRINCIPAL; it becomes the 401's error_description.
+AUTH_ERROR: web.RequestKey[str] = web.RequestKey("propmubi_auth_error")
 #: The signed-in staff member, set by the console session middleware: a mapping with at least
 #: ``roles`` (a collection of role names).
 CONSOLE_USER: web.RequestKey[dict[str, Any]] = web.RequestKey("propmubi_console_user")

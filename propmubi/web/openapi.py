@@ -16,6 +16,7 @@ import attrs
 
 from propmubi import __version__
 from propmubi.errors import PROBLEM_BASE
+from propmubi.web.auth import BEARER_SCHEME
 from propmubi.web.routing import RouteSpec
 
 __all__ = ["build_openapi", "schema_for"]
@@ -227,6 +228,10 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
         op["responses"]["422"] = _problem("Invalid input; `errors` lists every bad field")
     if spec.rate_limit is not False and (spec.rate_limit or spec.path.startswith("/api/")):
         op["responses"]["429"] = _problem("Rate limited; see Retry-After")
+    if spec.roles is not None:
+        op["security"] = [{BEARER_SCHEME: []}]
+        op["responses"]["401"] = _problem("No valid access token")
+        op["responses"]["403"] = _problem("Lacks the role: " + ", ".join(spec.roles))
     for status in spec.errors:
         op["responses"][str(status)] = _problem("See the problem type")
     op["responses"]["default"] = _problem("Error")
@@ -237,14 +242,21 @@ def build_openapi(specs: Sequence[RouteSpec], title: str = "Propmubi API") -> di
     """The OpenAPI 3.1 document for ``specs`` (only ``/api`` routes are public API)."""
     components: dict[str, Any] = _Components({"Problem": PROBLEM_SCHEMA})
     paths: dict[str, dict[str, Any]] = {}
+    secured = False
     for spec in sorted(specs, key=lambda s: (s.path, s.method)):
         if not spec.path.startswith("/api/"):
             continue
         paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec, components)
+        secured = secured or spec.roles is not None
+    document_components: dict[str, Any] = {"schemas": dict(components)}
+    if secured:
+        document_components["securitySchemes"] = {BEARER_SCHEME: {
+            "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+            "description": "An access token from POST /api/v1/auth/otp/verify or /refresh."}}
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": __version__},
         "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
         "paths": paths,
-        "components": {"schemas": dict(components)},
+        "components": document_components,
     }

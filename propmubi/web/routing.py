@@ -2,14 +2,17 @@
 
     routes = Routes()
 
-    @routes.post("/notes", body=NoteIn, response=NoteOut, status=201, rate_limit="30/minute")
+    @routes.post("/notes", body=NoteIn, response=NoteOut, status=201, rate_limit="30/minute",
+                 roles=["agent", "staff"])
     async def create_note(request: web.Request, body: NoteIn) -> NoteOut:
         ...
 
 The handler receives only what it declared (``params``, ``query``, ``body``), already structured
 and validated; bad input never reaches it (422 problem+json listing every bad field). It returns
 an attrs instance, a list of them, plain JSON data, None (204) or a ready ``web.Response``.
-The same declarations feed the OpenAPI document.
+With ``roles=``, only an authenticated caller holding one of them gets in (401 / 403 otherwise,
+before any input is read; see :mod:`propmubi.web.auth`). The same declarations feed the OpenAPI
+document.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from aiohttp import web
 
 from propmubi.errors import BadRequest, UnsupportedMediaType, ValidationFailed
 from propmubi.validation import json_converter, query_converter, structure_input, unstructure
+from propmubi.web.auth import check_roles
 from propmubi.web.guard import Guard, Plan
 from propmubi.web.ratelimit import RateLimit
 
@@ -59,6 +63,8 @@ class RouteSpec:
     errors: tuple[int, ...] = ()
     # Non-JSON content type for handlers returning a web.Response of their own.
     content_type: str | None = None
+    # None: public; otherwise the caller needs one of these roles (ANY_ROLE: any caller).
+    roles: tuple[str, ...] | None = None
 
 
 class Routes:
@@ -73,7 +79,8 @@ class Routes:
               status: int = 200, summary: str = "", tags: Sequence[str] = (),
               rate_limit: str | bool | None = None, timeout: float | None = None,
               errors: Sequence[int] = (), name: str | None = None,
-              content_type: str | None = None) -> Callable[[Any], Any]:
+              content_type: str | None = None,
+              roles: Sequence[str] | None = None) -> Callable[[Any], Any]:
         """Declare a route; see the module docstring.
 
         :param params: attrs class for the path's ``{placeholders}``.
@@ -82,7 +89,11 @@ class Routes:
         :param response: the attrs class (or ``list[cls]``) the handler returns.
         :param rate_limit: ``"30/minute"``; False exempts the route from every limit.
         :param timeout: seconds before the handler is cancelled with 504.
+        :param roles: role names, one of which the caller must hold (``["*"]``: any
+            authenticated caller); None makes the route public.
         """
+        if isinstance(roles, str) or (roles is not None and not roles):
+            raise TypeError(f"{method} {path}: roles= must be a non-empty list of role names")
         for cls, what in ((body, "body"), (query, "query"), (params, "params")):
             if cls is not None and not attrs.has(cls):
                 raise TypeError(f"{method} {path}: {what}= must be an attrs class")
@@ -101,7 +112,8 @@ class Routes:
                 response=response, status=status,
                 summary=summary or (doc.splitlines()[0] if doc else ""),
                 description=doc, tags=tuple(tags) or self.tags, rate_limit=limit,
-                timeout=timeout, errors=tuple(errors), content_type=content_type))
+                timeout=timeout, errors=tuple(errors), content_type=content_type,
+                roles=tuple(roles) if roles is not None else None))
             return handler
 
         return decorator
@@ -181,6 +193,8 @@ def _endpoint(spec: RouteSpec, guard: Guard | None
         return await guard.run(request, plan, respond)  # type: ignore[union-attr]
 
     async def respond(request: web.Request) -> web.StreamResponse:
+        if spec.roles is not None:
+            check_roles(request, spec.roles)
         kwargs: dict[str, Any] = {}
         errors = []
         if spec.params is not None:

@@ -43,3 +43,15 @@ async def record(db: Database, account_id: uuid.UUID, amount: int) -> uuid.UUID:
         await tx.execute("INSERT INTO ledger_entries (account_id, amount) VALUES (%s, %s)",
                          (account_id, amount))
         return await publish(tx, EntryRecorded(account_id=account_id, amount=amount))
+
+
+async def record_many(db: Database, entries: list[tuple[uuid.UUID, int]]) -> list[uuid.UUID]:
+    """Several state changes and their events, committed together in one transaction (each
+    entry as :func:`record` writes it: its ledger row, then its event)."""
+    async with db.transaction() as tx:
+        ids = []
+        for account_id, amount in entries:
+            await tx.execute("INSERT INTO ledger_entries (account_id, amount) VALUES (%s, %s)",
+                             (account_id, amount))
+            ids.append(await publish(tx, EntryRecorded(account_id=account_id, amount=amount)))
+        return ids

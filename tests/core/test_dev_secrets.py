@@ -29,7 +29,9 @@ class SigningPlugin:
 
 
 def settings_with(environ):
-    config = load_config(environ=environ, use_default_path=False)
+    # Only the test plugin: installed domain plugins have dev secrets of their own.
+    config = load_config(environ=environ, use_default_path=False).evolve(
+        plugins={"enabled": ["signing"]})
     return config, load_plugins(config, extra=[SigningPlugin()]).get("signing").settings
 
 

@@ -48,6 +48,20 @@ def own(plugins: PluginSet) -> list[str]:
     return names(plugins)[len(core):]
 
 
+@pytest.fixture(autouse=True)
+def only_test_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hide this distribution's own domain plugins (auth, ...): these tests count and name
+    plugins, and must not change whenever a domain plugin is added."""
+    import propmubi.plugins
+
+    real = propmubi.plugins.entry_points
+
+    def entry_points(**kwargs: Any) -> Any:
+        return [ep for ep in real(**kwargs) if not ep.value.startswith("propmubi_plugins.")]
+
+    monkeypatch.setattr(propmubi.plugins, "entry_points", entry_points)
+
+
 @pytest.fixture
 def importable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A folder on sys.path for modules (and dist-info) written by the test; forgotten after."""

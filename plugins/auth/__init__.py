@@ -1,0 +1,91 @@
+"""The auth plugin: phone OTP sign-in, ES256 access tokens with rotating refresh tokens,
+sessions and roles.
+
+It provides the authentication middleware (bearer tokens -> ``PRINCIPAL`` / ``SUBJECT``) that
+the core's ``roles=`` route option relies on, and the ``console`` and ``http`` SMS providers.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from propmubi import hookimpl
+from propmubi.config import Config
+from propmubi.context import Services
+from propmubi.types import CliCommand, Job, PluginInfo
+from propmubi.web.routing import Routes
+from propmubi_plugins.auth import cli, events, middleware, routes, service, sms
+from propmubi_plugins.auth.settings import AuthSettings
+
+
+@hookimpl
+def propmubi_plugin_info() -> PluginInfo:
+    """Name and version; auth needs no other plugin."""
+    return PluginInfo(name="auth", version="0.1.0",
+                      description="phone OTP sign-in, tokens, sessions, roles")
+
+
+@hookimpl
+def propmubi_settings_class() -> type:
+    """``[plugins.auth]``: OTP, token and SMS settings."""
+    return AuthSettings
+
+
+@hookimpl
+def propmubi_migrations() -> Path:
+    """The auth_* tables."""
+    return Path(__file__).parent / "migrations"
+
+
+@hookimpl
+def propmubi_api_routes(config: Config) -> Routes:
+    """``/api/v1/auth/...`` and ``/api/v1/me...``."""
+    return routes.routes
+
+
+@hookimpl
+def propmubi_middlewares(config: Config) -> list[Any]:
+    """Bearer-token authentication (sets PRINCIPAL and SUBJECT)."""
+    return [middleware.authenticate]
+
+
+@hookimpl
+def propmubi_event_types() -> list[type]:
+    """``auth.user_registered`` and ``auth.refresh_reuse_detected``."""
+    return events.EVENT_TYPES
+
+
+@hookimpl
+def propmubi_sms_providers() -> Mapping[str, Any]:
+    """The ``console`` and ``http`` SMS providers."""
+    return sms.providers()
+
+
+@hookimpl
+def propmubi_cli_commands() -> list[CliCommand]:
+    """``propmubi users``: roles by phone number."""
+    return [CliCommand(name="users", help="show, grant and revoke users' roles",
+                       configure=cli.configure, run=cli.run)]
+
+
+@hookimpl
+def propmubi_jobs() -> list[Job]:
+    """Hourly purge of long-expired codes and refresh tokens."""
+    return [Job(name="purge_expired", run=service.purge_expired, every=3600)]
+
+
+@hookimpl
+def propmubi_startup(services: Services) -> Any:
+    """Load the keys and the SMS provider (refusing unsafe production settings)."""
+    return functools.partial(service.start, services)
+
+
+@hookimpl
+def propmubi_cleanup(services: Services) -> Any:
+    """Forget the process's auth runtime."""
+    # A callable, not a coroutine: the core skips cleanup of a plugin whose startup failed,
+    # and a coroutine created for nothing would warn.
+    return functools.partial(service.stop, services)

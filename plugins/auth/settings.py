@@ -1,0 +1,77 @@
+"""The ``[plugins.auth]`` settings, and the generator of development signing keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import phonenumbers
+
+from propmubi.config import dev_secret
+
+
+def _positive(instance: Any, attribute: attrs.Attribute, value: float) -> None:
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+
+
+def _rate(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    from propmubi.web.ratelimit import RateLimit
+
+    RateLimit.parse(value)
+
+
+def _region(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"{value!r} is not a region code such as 'IN' or 'GB'")
+
+
+def generate_signing_key() -> str:
+    """A new EC P-256 private key as PKCS#8 PEM (what ``propmubi dev`` writes once)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def _dev_signing_key() -> dict[str, Any]:
+    # Like dev_secret(), but the secret is a PEM key rather than random text.
+    return {"secret": True, "generate": generate_signing_key}
+
+
+@attrs.frozen
+class AuthSettings:
+    """Phone OTP, tokens and SMS settings. Empty secrets are generated per process outside
+    production (tokens then die with the process); production refuses to start without them."""
+
+    # Phone numbers without a +country prefix are read in this region.
+    default_region: str = attrs.field(default="IN", validator=_region)
+    # HMAC key of stored OTP codes and of phone numbers in Redis keys.
+    otp_secret: str = attrs.field(default="", metadata=dev_secret())
+    otp_ttl: int = attrs.field(default=300, validator=_positive)
+    otp_max_attempts: int = attrs.field(default=5, validator=_positive)
+    # Codes sent per phone number, and OTP requests per client IP.
+    otp_per_phone: str = attrs.field(default="3/hour", validator=_rate)
+    otp_per_ip: str = attrs.field(default="10/hour", validator=_rate)
+
+    # The current ES256 signing key (PKCS#8 PEM), and older public keys still accepted.
+    signing_key: str = attrs.field(default="", metadata=_dev_signing_key())
+    previous_public_keys: list[str] = attrs.Factory(list)
+    issuer: str = "propmubi"
+    audience: str = "propmubi-api"
+    access_ttl: int = attrs.field(default=900, validator=_positive)
+    refresh_ttl: int = attrs.field(default=30 * 86400, validator=_positive)
+
+    # A propmubi_sms_providers name: "console" (logs codes; refused in production) or "http".
+    sms_provider: str = "console"
+    # The "http" provider: a Twilio-compatible REST API.
+    sms_http_base_url: str = "https://api.twilio.com"
+    sms_http_account_sid: str = ""
+    sms_http_auth_token: str = attrs.field(default="", metadata={"secret": True})
+    sms_http_from: str = ""
+    sms_http_timeout: float = attrs.field(default=5.0, validator=_positive)
+    # Attempts in all (1 = no retry), and the first back-off delay (doubles each retry).
+    sms_http_attempts: int = attrs.field(default=3, validator=_positive)
+    sms_http_backoff: float = attrs.field(default=0.5, validator=_positive)

@@ -1,0 +1,160 @@
+"""SQL for the auth tables. Every statement is parameterised; the atomic ones say why."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from propmubi.db import Database, Tx
+
+
+async def create_challenge(db: Database, challenge_id: uuid.UUID, phone: str, code_hash: bytes,
+                           expires_at: dt.datetime) -> None:
+    """Store a new OTP challenge."""
+    await db.execute(
+        "INSERT INTO auth_otp_challenges (id, phone, code_hash, expires_at) "
+        "VALUES (%s, %s, %s, %s)", (challenge_id, phone, code_hash, expires_at))
+
+
+# One statement counts the guess and, when it is right, consumes the challenge. The row lock
+# makes concurrent guesses queue, and each re-reads attempts/consumed_at after the one before
+# commits: no more than max_attempts guesses are ever compared, and a code is used once.
+_GUESS = """
+UPDATE auth_otp_challenges
+SET attempts = attempts + 1,
+    consumed_at = CASE WHEN code_hash = %(hash)s THEN now() END
+WHERE id = %(id)s AND consumed_at IS NULL AND expires_at > now() AND attempts < %(max)s
+RETURNING phone, consumed_at IS NOT NULL AS ok
+"""
+
+
+async def guess(tx: Tx, challenge_id: uuid.UUID, code_hash: bytes, max_attempts: int
+                ) -> str | None:
+    """Count one guess; the challenge's phone when it was right, else None."""
+    row = await tx.fetchrow(_GUESS, {"id": challenge_id, "hash": code_hash, "max": max_attempts})
+    return row["phone"] if row is not None and row["ok"] else None
+
+
+async def upsert_user(tx: Tx, user_id: uuid.UUID, phone: str) -> tuple[uuid.UUID, bool]:
+    """The user with this phone, created (as a buyer) when new; ``(id, created)``."""
+    created = await tx.fetchval(
+        "INSERT INTO auth_users (id, phone, last_login_at) VALUES (%s, %s, now()) "
+        "ON CONFLICT (phone) DO NOTHING RETURNING id", (user_id, phone))
+    if created is not None:
+        await tx.execute("INSERT INTO auth_user_roles (user_id, role) VALUES (%s, 'buyer')",
+                         (created,))
+        return created, True
+    existing = await tx.fetchval(
+        "UPDATE auth_users SET last_login_at = now() WHERE phone = %s RETURNING id", (phone,))
+    return existing, False
+
+
+async def roles_of(q: Database | Tx, user_id: uuid.UUID) -> list[str]:
+    """The user's role names."""
+    rows = await q.fetch("SELECT role FROM auth_user_roles WHERE user_id = %s ORDER BY role",
+                         (user_id,))
+    return [r["role"] for r in rows]
+
+
+async def grant_role(db: Database, user_id: uuid.UUID, role: str) -> None:
+    """Give a role (no-op when held)."""
+    await db.execute("INSERT INTO auth_user_roles (user_id, role) VALUES (%s, %s) "
+                     "ON CONFLICT DO NOTHING", (user_id, role))
+
+
+async def user(db: Database, user_id: uuid.UUID) -> dict[str, Any] | None:
+    """A user's profile row."""
+    return await db.fetchrow(
+        "SELECT id, phone, created_at, last_login_at FROM auth_users WHERE id = %s", (user_id,))
+
+
+async def create_session(tx: Tx, session_id: uuid.UUID, user_id: uuid.UUID,
+                         device: str | None) -> None:
+    """Start a refresh-token family."""
+    await tx.execute("INSERT INTO auth_sessions (id, user_id, device) VALUES (%s, %s, %s)",
+                     (session_id, user_id, device))
+
+
+async def add_refresh_token(tx: Tx, token_id: uuid.UUID, session_id: uuid.UUID,
+                            user_id: uuid.UUID, token_hash: bytes, expires_at: dt.datetime
+                            ) -> None:
+    """Store a refresh token (its hash) in its family."""
+    await tx.execute(
+        "INSERT INTO auth_refresh_tokens (id, family_id, user_id, token_hash, expires_at) "
+        "VALUES (%s, %s, %s, %s, %s)", (token_id, session_id, user_id, token_hash, expires_at))
+
+
+# Conditional: of two concurrent exchanges of one token, the second waits for the first's row
+# lock, re-checks rotated_at, and matches nothing.
+_ROTATE = """
+UPDATE auth_refresh_tokens t SET rotated_at = now()
+FROM auth_sessions s
+WHERE t.token_hash = %s AND t.rotated_at IS NULL AND t.revoked_at IS NULL
+  AND t.expires_at > now() AND s.id = t.family_id AND s.revoked_at IS NULL
+RETURNING t.family_id, t.user_id
+"""
+
+
+async def rotate(tx: Tx, token_hash: bytes) -> dict[str, Any] | None:
+    """Mark a live token as exchanged; its family and user, or None when it is not live."""
+    return await tx.fetchrow(_ROTATE, (token_hash,))
+
+
+async def touch_session(tx: Tx, session_id: uuid.UUID) -> None:
+    """Record the session's latest use."""
+    await tx.execute("UPDATE auth_sessions SET last_used_at = now() WHERE id = %s",
+                     (session_id,))
+
+
+async def find_token(q: Database | Tx, token_hash: bytes) -> dict[str, Any] | None:
+    """Any token by hash, live or not: its family, user and whether it was already rotated."""
+    return await q.fetchrow(
+        "SELECT family_id, user_id, rotated_at IS NOT NULL AS rotated FROM auth_refresh_tokens "
+        "WHERE token_hash = %s", (token_hash,))
+
+
+async def revoke_session(tx: Tx, session_id: uuid.UUID, reason: str,
+                         user_id: uuid.UUID | None = None) -> bool:
+    """Revoke a family and all its tokens; False when it was already revoked (or, with
+    ``user_id``, is not that user's)."""
+    done = await tx.fetchval(
+        "UPDATE auth_sessions SET revoked_at = now(), revoke_reason = %s "
+        "WHERE id = %s AND revoked_at IS NULL AND (%s::uuid IS NULL OR user_id = %s::uuid) "
+        "RETURNING id", (reason, session_id, user_id, user_id))
+    if done is None:
+        return False
+    await tx.execute("UPDATE auth_refresh_tokens SET revoked_at = now() "
+                     "WHERE family_id = %s AND revoked_at IS NULL", (session_id,))
+    return True
+
+
+async def sessions_of(db: Database, user_id: uuid.UUID) -> list[dict[str, Any]]:
+    """A user's live sessions, newest first."""
+    return await db.fetch(
+        "SELECT id, device, created_at, last_used_at FROM auth_sessions "
+        "WHERE user_id = %s AND revoked_at IS NULL ORDER BY created_at DESC", (user_id,))
+
+
+
+async def purge_expired(db: Database, older_than: dt.timedelta, batch: int) -> int:
+    """Delete up to ``batch`` OTP challenges and ``batch`` refresh tokens that expired more
+    than ``older_than`` ago; how many rows went. Batches keep each statement's locks short."""
+    challenges = await db.execute(
+        "DELETE FROM auth_otp_challenges WHERE id IN (SELECT id FROM auth_otp_challenges "
+        "WHERE expires_at < now() - %s LIMIT %s)", (older_than, batch))
+    tokens = await db.execute(
+        "DELETE FROM auth_refresh_tokens WHERE id IN (SELECT id FROM auth_refresh_tokens "
+        "WHERE expires_at < now() - %s LIMIT %s)", (older_than, batch))
+    return max(challenges, tokens)
+
+
+async def user_id_by_phone(db: Database, phone: str) -> uuid.UUID | None:
+    """The id of the user with this E.164 phone number."""
+    return await db.fetchval("SELECT id FROM auth_users WHERE phone = %s", (phone,))
+
+
+async def revoke_role(db: Database, user_id: uuid.UUID, role: str) -> bool:
+    """Take a role away; False when it was not held."""
+    return await db.execute("DELETE FROM auth_user_roles WHERE user_id = %s AND role = %s",
+                            (user_id, role)) > 0

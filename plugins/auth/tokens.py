@@ -1,0 +1,152 @@
+"""Access tokens (ES256 JWTs with a ``kid``), the key ring behind them, and refresh tokens.
+
+Verification never trusts the token's header for the algorithm: ES256 is fixed here, so
+``alg: none`` and HS256-signed-with-the-public-key tokens are refused. The header's ``kid``
+only picks which of our public keys to try; an unknown ``kid`` is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import secrets
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+
+__all__ = ["ALGORITHM", "InvalidToken", "KeyRing", "hash_refresh_token", "new_refresh_token"]
+
+#: The only algorithm accepted (never read from a token).
+ALGORITHM = "ES256"
+_REQUIRED = ["exp", "iat", "sub", "iss", "aud"]
+# Clock skew tolerated between our own web processes (seconds).
+_LEEWAY = 5
+
+
+class InvalidToken(Exception):
+    """An access token was refused; the message says why (safe to show the caller)."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def key_id(public_key: ec.EllipticCurvePublicKey) -> str:
+    """The RFC 7638 JWK thumbprint: stable for a key, whoever computes it."""
+    jwk = ECAlgorithm.to_jwk(public_key, as_dict=True)
+    canonical = json.dumps({k: jwk[k] for k in ("crv", "kty", "x", "y")},
+                           separators=(",", ":"), sort_keys=True)
+    return _b64(hashlib.sha256(canonical.encode()).digest())
+
+
+def _load_private(pem: str) -> ec.EllipticCurvePrivateKey:
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+        raise ValueError("plugins.auth.signing_key: expected an EC P-256 private key (PEM)")
+    return key
+
+
+def _load_public(pem: str) -> ec.EllipticCurvePublicKey:
+    text = pem.strip()
+    if "PRIVATE KEY" in text:  # an old private key given whole: keep only its public half
+        return _load_private(text).public_key()
+    key = serialization.load_pem_public_key(text.encode())
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise ValueError("plugins.auth.previous_public_keys: expected EC P-256 public keys")
+    return key
+
+
+@attrs.frozen
+class Claims:
+    """What a verified access token says."""
+
+    subject: str
+    roles: tuple[str, ...]
+    session: str | None
+    expires_at: dt.datetime
+
+
+class KeyRing:
+    """The current signing key and every public key still accepted."""
+
+    def __init__(self, signing_pem: str, previous_pems: Iterable[str], *, issuer: str,
+                 audience: str, ttl: int) -> None:
+        self._private = _load_private(signing_pem)
+        self.kid = key_id(self._private.public_key())
+        self.public: dict[str, ec.EllipticCurvePublicKey] = {
+            self.kid: self._private.public_key()}
+        for pem in previous_pems:
+            if pem.strip():
+                public = _load_public(pem)
+                self.public.setdefault(key_id(public), public)
+        self.issuer = issuer
+        self.audience = audience
+        self.ttl = ttl
+
+    def issue(self, subject: str, roles: Iterable[str], session: str | None,
+              now: dt.datetime | None = None) -> tuple[str, dt.datetime]:
+        """A signed access token and its expiry."""
+        now = now or dt.datetime.now(dt.UTC)
+        expires = now + dt.timedelta(seconds=self.ttl)
+        claims: dict[str, Any] = {
+            "iss": self.issuer, "aud": self.audience, "sub": subject,
+            "iat": int(now.timestamp()), "exp": int(expires.timestamp()),
+            "jti": uuid.uuid4().hex, "roles": sorted(set(roles))}
+        if session:
+            claims["sid"] = session
+        token = jwt.encode(claims, self._private, algorithm=ALGORITHM,
+                           headers={"kid": self.kid})
+        return token, expires.replace(microsecond=0)
+
+    def verify(self, token: str) -> Claims:
+        """Check signature, algorithm, kid, issuer, audience and times.
+
+        :raises InvalidToken: with the reason.
+        """
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise InvalidToken("malformed token") from None
+        key = self.public.get(header.get("kid")) if isinstance(header.get("kid"), str) else None
+        if key is None:
+            raise InvalidToken("unknown signing key")
+        try:
+            claims = jwt.decode(token, key, algorithms=[ALGORITHM], audience=self.audience,
+                                issuer=self.issuer, leeway=_LEEWAY,
+                                options={"require": _REQUIRED})
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("the token has expired") from None
+        except jwt.InvalidTokenError as exc:
+            raise InvalidToken(str(exc) or "invalid token") from None
+        roles = claims.get("roles", [])
+        if not isinstance(claims["sub"], str) or not isinstance(roles, list):
+            raise InvalidToken("malformed claims")
+        return Claims(subject=claims["sub"], roles=tuple(str(r) for r in roles),
+                      session=claims.get("sid"),
+                      expires_at=dt.datetime.fromtimestamp(claims["exp"], dt.UTC))
+
+    def jwks(self) -> dict[str, Any]:
+        """The JSON Web Key Set of every accepted public key (current first)."""
+        keys = []
+        for kid, public in self.public.items():
+            jwk = ECAlgorithm.to_jwk(public, as_dict=True)
+            keys.append({**jwk, "kid": kid, "use": "sig", "alg": ALGORITHM})
+        return {"keys": keys}
+
+
+def new_refresh_token() -> str:
+    """An opaque refresh token (256 bits from ``secrets``)."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_refresh_token(token: str) -> bytes:
+    """What is stored: SHA-256 (the token is random, so no salt or slow hash is needed)."""
+    return hashlib.sha256(token.encode()).digest()

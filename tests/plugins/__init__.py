@@ -1,0 +1,1 @@
+"""Tests of the domain plugins, one package per plugin."""

@@ -1,0 +1,65 @@
+"""What the auth plugin refuses at start, and the development key generator."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from propmubi.config import ConfigError
+from propmubi.context import open_services
+from propmubi.plugins import load_plugins
+from propmubi_plugins.auth.settings import generate_signing_key
+from propmubi_plugins.auth.tokens import KeyRing
+from tests.plugins.auth.conftest import AUTH_SETTINGS
+
+
+def with_auth(config, environment, **settings):
+    return config.evolve(app={"environment": environment},
+                         plugins={"settings": {"auth": settings}})
+
+
+@pytest.mark.parametrize("settings, missing", [
+    ({}, "signing_key"),
+    ({"signing_key": AUTH_SETTINGS["signing_key"]}, "otp_secret"),
+])
+async def test_production_refuses_to_start_without_secrets(migrated, extra_plugins, settings,
+                                                           missing):
+    config = with_auth(migrated, "production", **settings)
+    with pytest.raises(ConfigError, match=rf"plugins\.auth\.{missing}"):
+        async with open_services(config, load_plugins(config, extra=extra_plugins)):
+            pass
+
+
+async def test_production_refuses_the_console_sms_provider(migrated, extra_plugins):
+    config = with_auth(migrated, "production", **AUTH_SETTINGS)
+    with pytest.raises(ConfigError, match="refused in production"):
+        async with open_services(config, load_plugins(config, extra=extra_plugins)):
+            pass
+
+
+async def test_development_runs_without_configured_secrets(migrated, extra_plugins):
+    config = with_auth(migrated, "development")
+    async with open_services(config, load_plugins(config, extra=extra_plugins)):
+        pass
+
+
+def test_unknown_region_is_a_config_error(config, extra_plugins):
+    bad = config.evolve(plugins={"settings": {"auth": {"default_region": "XX"}}})
+    with pytest.raises(ConfigError, match=r"plugins\.auth\.default_region"):
+        load_plugins(bad, extra=extra_plugins)
+
+
+def test_generated_signing_keys_are_p256_pem():
+    pem = generate_signing_key()
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1"
+    assert pem != generate_signing_key()
+
+
+def test_other_key_types_are_refused():
+    rsa_pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()).decode()
+    with pytest.raises(ValueError, match="P-256"):
+        KeyRing(rsa_pem, [], issuer="i", audience="a", ttl=60)
