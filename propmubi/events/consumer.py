@@ -251,11 +251,13 @@ class Consumer:
             ids = [e.id for _, _, e in work]
             fresh = {row["event_id"] for row in await tx.fetch(_MARK_PROCESSED,
                                                                (group.name, ids))}
+            handled: list[Envelope] = []
             for index, (_, entry_id, envelope) in enumerate(work):
                 if envelope.id not in fresh:
                     m.DUPLICATES.labels(group.name).inc()
                     continue
                 fresh.discard(envelope.id)  # the same event twice in one batch
+                handled.append(envelope)
                 delivery = Delivery(envelope=envelope, event=self._typed(envelope),
                                     services=self.services, stream_id=entry_id)
                 token = REQUEST_ID.set(envelope.correlation_id or str(envelope.id))
@@ -267,7 +269,7 @@ class Consumer:
                 finally:
                     REQUEST_ID.reset(token)
         now = time.time()
-        for _, _, envelope in work:
+        for envelope in handled:  # duplicates were counted as such above
             m.DELIVERED.labels(group.name, envelope.type).inc()
             m.END_TO_END.labels(group.name).observe(max(0.0, now
                                                         - envelope.occurred_at.timestamp()))
