@@ -47,16 +47,9 @@ class OtpVerify:
 
 
 @attrs.frozen
-class SignedIn:
+class SignedIn(Tokens):
     """Tokens from a sign-in; ``registered`` is true on the very first one."""
 
-    access_token: str
-    token_type: str
-    expires_in: int
-    refresh_token: str
-    refresh_expires_at: dt.datetime
-    user_id: uuid.UUID
-    session_id: uuid.UUID
     registered: bool
 
 
