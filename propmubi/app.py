@@ -18,6 +18,7 @@ from propmubi.types import ConsolePage
 from propmubi.web.appkeys import (
     CONFIG,
     CONSOLE_PAGES,
+    CONSOLE_PREFIX,
     CONSOLE_USER,
     OPENAPI,
     PLUGINS,
@@ -30,10 +31,9 @@ from propmubi.web.openapi import build_openapi
 from propmubi.web.ratelimit import RateLimiter
 from propmubi.web.routing import RouteSpec, mount
 
-__all__ = ["API_PREFIX", "CONSOLE_PREFIX", "create_app"]
+__all__ = ["API_PREFIX", "create_app"]
 
 API_PREFIX = "/api/v1"
-CONSOLE_PREFIX = "/console"
 CORE_TEMPLATES = Path(__file__).parent / "templates"
 _LIMITER: web.AppKey[RateLimiter] = web.AppKey("propmubi_rate_limiter")
 

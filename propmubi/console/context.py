@@ -17,11 +17,10 @@ from markupsafe import Markup, escape
 
 from propmubi.console.sessions import CSRF_FIELD, SESSION
 from propmubi.types import ConsolePage
-from propmubi.web.appkeys import CONSOLE_PAGES, CONSOLE_USER
+from propmubi.web.appkeys import CONSOLE_PAGES, CONSOLE_PREFIX, CONSOLE_USER
 
 __all__ = ["NavEntry", "may_see", "nav_entries", "template_context"]
 
-CONSOLE_PREFIX = "/console"
 
 
 @attrs.frozen

@@ -14,7 +14,7 @@ from aiohttp.web_exceptions import NotAppKeyWarning
 from propmubi.config import Config
 from propmubi.console import store
 from propmubi.console.accounts import StaffUser
-from propmubi.console.context import CONSOLE_PREFIX, template_context
+from propmubi.console.context import template_context
 from propmubi.console.sessions import (
     COOKIE_NAME,
     CSRF_FIELD,
@@ -24,7 +24,7 @@ from propmubi.console.sessions import (
     set_cookie,
 )
 from propmubi.errors import Forbidden, Unauthorized
-from propmubi.web.appkeys import CONSOLE_USER, SERVICES
+from propmubi.web.appkeys import CONSOLE_PREFIX, CONSOLE_USER, SERVICES, is_console_path
 
 __all__ = ["LOGIN_PATH", "console_session_middleware", "login_url", "safe_next"]
 
@@ -33,10 +33,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 LOGIN_PATH = CONSOLE_PREFIX + "/login"
 HOME = CONSOLE_PREFIX + "/"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def _is_console(path: str) -> bool:
-    return path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
 
 
 def safe_next(target: str | None) -> str:
@@ -51,7 +47,7 @@ def safe_next(target: str | None) -> str:
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
         return HOME
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not _is_console(parts.path):
+    if parts.scheme or parts.netloc or not is_console_path(parts.path):
         return HOME
     if parts.path.rstrip("/") == LOGIN_PATH:
         return HOME
@@ -97,7 +93,7 @@ def console_session_middleware(config: Config) -> Callable[..., Awaitable[web.St
 
     @web.middleware
     async def console_session(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not _is_console(request.path):
+        if not is_console_path(request.path):
             return await handler(request)
         services = request.app[SERVICES]
         sessions = SessionStore(services)

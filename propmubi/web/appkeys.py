@@ -39,3 +39,12 @@ AUTH_ERROR: web.RequestKey[str] = web.RequestKey("propmubi_auth_error")
 #: The signed-in staff member, set by the console session middleware: a mapping with at least
 #: ``roles`` (a collection of role names).
 CONSOLE_USER: web.RequestKey[dict[str, Any]] = web.RequestKey("propmubi_console_user")
+
+
+#: Where the staff console lives.
+CONSOLE_PREFIX = "/console"
+
+
+def is_console_path(path: str) -> bool:
+    """Whether ``path`` is the console or below it (``/consolefoo`` is not)."""
+    return path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")

@@ -41,6 +41,7 @@ from propmubi.errors import (
 from propmubi.observability import REQUEST_ID
 from propmubi.redis import RedisError
 from propmubi.web.appkeys import REQUEST_ID as REQUEST_ID_KEY
+from propmubi.web.appkeys import is_console_path
 from propmubi.web.routing import ROUTE_KEY, RouteSpec
 
 __all__ = ["REQUEST_ID_HEADER", "build_middlewares", "error_response", "problem_response"]
@@ -90,10 +91,6 @@ _HTTP_PROBLEMS: dict[int, type[ProblemError]] = {cls.status: cls for cls in (
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Headers of an aiohttp HTTPException that describe its own text body, not the problem.
 _BODY_HEADERS = frozenset({"content-type", "content-length"})
-
-
-def _is_console(path: str) -> bool:
-    return path.startswith("/console") and (len(path) == 8 or path[8] == "/")
 
 
 def route_spec(request: web.Request) -> RouteSpec | None:
@@ -175,7 +172,7 @@ def _html_error(problem: ProblemError, request: web.Request, request_id: str) ->
 def problem_response(problem: ProblemError, request: web.Request, request_id: str
                      ) -> web.Response:
     """Render a problem as ``application/problem+json`` (or HTML under ``/console``)."""
-    if _is_console(request.path):
+    if is_console_path(request.path):
         return _html_error(problem, request, request_id)
     doc = problem.to_problem(instance=request.path)
     doc["request_id"] = request_id
@@ -278,7 +275,7 @@ def _edge(config: Config) -> Any:
             for name, value in SECURITY_HEADERS.items():
                 headers.setdefault(name, value)
             headers.setdefault("Content-Security-Policy",
-                               CONSOLE_CSP if _is_console(request.path) else API_CSP)
+                               CONSOLE_CSP if is_console_path(request.path) else API_CSP)
             if request.secure:
                 headers.setdefault("Strict-Transport-Security", "max-age=31536000")
             if cors:
