@@ -20,6 +20,7 @@ from propmubi.web.appkeys import (
     CONSOLE_PAGES,
     CONSOLE_PREFIX,
     CONSOLE_USER,
+    CONSOLE_WIDGETS,
     OPENAPI,
     PLUGINS,
     ROUTE_SPECS,
@@ -102,6 +103,8 @@ def create_app(config: Config, plugins: PluginSet | None = None) -> web.Applicat
                              guarded(guard, path, page.name, _console_handler(page)),
                              name=page.name)
     app[CONSOLE_PAGES] = pages
+    app[CONSOLE_WIDGETS] = sorted((w for _, ws in plugins.call("propmubi_console_widgets")
+                                   for w in ws), key=lambda w: (w.order, w.name))
     app[ROUTE_SPECS] = specs
     app[OPENAPI] = build_openapi(specs)
     aiohttp_jinja2.setup(app, loader=_template_loader(plugins), autoescape=True,

@@ -22,7 +22,7 @@ from propmubi import PROJECT_NAME
 if TYPE_CHECKING:
     from propmubi.config import Config
     from propmubi.context import Services
-    from propmubi.types import CliCommand, ConsolePage, Job, PluginInfo
+    from propmubi.types import CliCommand, ConsolePage, ConsoleWidget, Job, PluginInfo
     from propmubi.web.routing import Routes
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
@@ -124,6 +124,15 @@ def propmubi_console_pages() -> list[ConsolePage]:
     """Contribute staff console pages and their navigation entries.
 
     :returns: a list of :class:`propmubi.types.ConsolePage`; paths are mounted under ``/console``.
+    """
+
+
+@hookspec
+def propmubi_console_widgets() -> list[ConsoleWidget]:
+    """Contribute cards to the console dashboard (counts, queues, health).
+
+    :returns: a list of :class:`propmubi.types.ConsoleWidget`; each is loaded when the
+        dashboard is opened by a user with the widget's role.
     """
 
 

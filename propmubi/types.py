@@ -94,6 +94,23 @@ class ConsolePage:
 
 
 @attrs.frozen
+class ConsoleWidget:
+    """A card on the console dashboard.
+
+    ``load(request)`` returns the template context of ``template`` (a plugin template such as
+    ``"auth/widget.html"``); the dashboard renders each widget the user may see, by ``order``.
+    A widget whose ``load`` fails shows an error in its card instead of breaking the page.
+    """
+
+    name: str
+    title: str
+    template: str
+    load: Callable[..., Awaitable[dict[str, Any]]]
+    order: int = 100
+    role: str = "staff"
+
+
+@attrs.frozen
 class CliCommand:
     """A ``propmubi <name>`` sub-command contributed by a plugin.
 

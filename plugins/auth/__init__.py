@@ -1,5 +1,6 @@
 """The auth plugin: phone OTP sign-in, ES256 access tokens with rotating refresh tokens,
-sessions and roles.
+sessions, roles, the consent ledger, KYC with encrypted identity numbers, and their console
+pages.
 
 It provides the authentication middleware (bearer tokens -> ``PRINCIPAL`` / ``SUBJECT``) that
 the core's ``roles=`` route option relies on, and the ``console`` and ``http`` SMS providers.
@@ -15,9 +16,18 @@ from typing import Any
 from propmubi import hookimpl
 from propmubi.config import Config
 from propmubi.context import Services
-from propmubi.types import CliCommand, Job, PluginInfo
+from propmubi.types import CliCommand, ConsolePage, ConsoleWidget, Job, PluginInfo, template_dir
 from propmubi.web.routing import Routes
-from propmubi_plugins.auth import cli, events, middleware, routes, service, sms
+from propmubi_plugins.auth import (
+    cli,
+    console,
+    events,
+    kyc_routes,
+    middleware,
+    routes,
+    service,
+    sms,
+)
 from propmubi_plugins.auth.settings import AuthSettings
 
 
@@ -43,7 +53,7 @@ def propmubi_migrations() -> Path:
 @hookimpl
 def propmubi_api_routes(config: Config) -> Routes:
     """``/api/v1/auth/...`` and ``/api/v1/me...``."""
-    return routes.routes
+    return Routes(tags=["auth"]).include(routes.routes).include(kyc_routes.routes)
 
 
 @hookimpl
@@ -54,8 +64,27 @@ def propmubi_middlewares(config: Config) -> list[Any]:
 
 @hookimpl
 def propmubi_event_types() -> list[type]:
-    """``auth.user_registered`` and ``auth.refresh_reuse_detected``."""
+    """``auth.user_registered``, ``auth.refresh_reuse_detected``, ``auth.consent_recorded``,
+    ``auth.user_erased`` and ``auth.kyc_status_changed``."""
     return events.EVENT_TYPES
+
+
+@hookimpl
+def propmubi_console_pages() -> list[ConsolePage]:
+    """Users (search, detail) and the KYC review queue."""
+    return console.pages()
+
+
+@hookimpl
+def propmubi_console_widgets() -> list[ConsoleWidget]:
+    """Sign-ups today and pending KYC on the dashboard."""
+    return console.widgets()
+
+
+@hookimpl
+def propmubi_template_dirs() -> list[Path]:
+    """``templates/auth/``."""
+    return [template_dir(__file__)]
 
 
 @hookimpl

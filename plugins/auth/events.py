@@ -28,4 +28,38 @@ class RefreshReuseDetected:
     user_id: uuid.UUID
 
 
-EVENT_TYPES: list[type] = [UserRegistered, RefreshReuseDetected]
+@event("auth.consent_recorded", version=1, aggregate="user_id")
+@attrs.frozen
+class ConsentRecorded:
+    """A user granted or withdrew consent for a purpose under a policy version."""
+
+    user_id: uuid.UUID
+    purpose: str
+    policy_version: str
+    granted: bool
+
+
+@event("auth.user_erased", version=1, aggregate="user_id")
+@attrs.frozen
+class UserErased:
+    """A user deleted their account: auth anonymised it; every plugin holding personal data
+    of this user must erase or anonymise its own."""
+
+    user_id: uuid.UUID
+
+
+@event("auth.kyc_status_changed", version=1, aggregate="user_id")
+@attrs.frozen
+class KycStatusChanged:
+    """A KYC record moved between states (not_started, submitted, verified, rejected,
+    resubmitted); ``reason`` is given on rejection."""
+
+    user_id: uuid.UUID
+    role: str
+    old_status: str
+    new_status: str
+    reason: str | None = None
+
+
+EVENT_TYPES: list[type] = [UserRegistered, RefreshReuseDetected, ConsentRecorded, UserErased,
+                           KycStatusChanged]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
+from markupsafe import Markup
 
 from propmubi.console import accounts, store
 from propmubi.console.lockout import Lockout
@@ -14,10 +16,12 @@ from propmubi.console.middleware import HOME, LOGIN_PATH, safe_next, see_other
 from propmubi.console.sessions import SESSION, SessionStore
 from propmubi.events.bus import EventBus
 from propmubi.events.ops import group_stats
-from propmubi.web.appkeys import CONFIG, CONSOLE_USER, PLUGINS, SERVICES
+from propmubi.web.appkeys import CONFIG, CONSOLE_USER, CONSOLE_WIDGETS, PLUGINS, SERVICES
 from propmubi.web.ratelimit import client_ip
 
 __all__ = ["dashboard", "login_form", "login_submit", "logout", "root", "staff_list"]
+
+log = logging.getLogger(__name__)
 
 #: The one answer to a failed sign-in, whatever failed: no hint of which addresses exist.
 BAD_CREDENTIALS = "Wrong e-mail address or password."
@@ -107,7 +111,25 @@ async def dashboard(request: web.Request) -> web.Response:
                 "source": p.source} for p in request.app[PLUGINS]]
     return _render("console/dashboard.html", request,
                    {"stats": stats, "bus_error": bus_error, "plugins": plugins,
-                    "widgets": []})
+                    "widgets": await _widgets(request)})
+
+
+async def _widgets(request: web.Request) -> list[dict[str, Any]]:
+    """The dashboard cards this user may see, each rendered (or its error)."""
+    roles = (request.get(CONSOLE_USER) or {}).get("roles", ())
+    cards = []
+    for widget in request.app.get(CONSOLE_WIDGETS, []):
+        if widget.role not in roles and "admin" not in roles:
+            continue
+        try:
+            context = await widget.load(request)
+            body, error = Markup(aiohttp_jinja2.render_string(widget.template, request,
+                                                               context)), None
+        except Exception as exc:  # one broken card must not take the dashboard down
+            log.exception("console: dashboard widget %s failed", widget.name)
+            body, error = None, f"{type(exc).__name__}: {exc}"
+        cards.append({"name": widget.name, "title": widget.title, "body": body, "error": error})
+    return cards
 
 
 async def staff_list(request: web.Request) -> web.Response:

@@ -10,11 +10,12 @@ if TYPE_CHECKING:
     from propmubi.config import Config
     from propmubi.context import Services
     from propmubi.plugins import PluginSet
-    from propmubi.types import ConsolePage
+    from propmubi.types import ConsolePage, ConsoleWidget
     from propmubi.web.auth import Principal
     from propmubi.web.routing import RouteSpec
 
-__all__ = ["AUTH_ERROR", "CONFIG", "CONSOLE_PAGES", "CONSOLE_USER", "OPENAPI", "PLUGINS",
+__all__ = ["AUTH_ERROR", "CONFIG", "CONSOLE_PAGES", "CONSOLE_USER",
+           "CONSOLE_WIDGETS", "OPENAPI", "PLUGINS",
            "PRINCIPAL", "REQUEST_ID", "ROUTE_SPECS", "SERVICES", "SUBJECT"]
 
 CONFIG: web.AppKey[Config] = web.AppKey("propmubi_config")
@@ -24,6 +25,8 @@ ROUTE_SPECS: web.AppKey[list[RouteSpec]] = web.AppKey("propmubi_route_specs")
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("propmubi_openapi")
 #: Every enabled plugin's console pages, in plugin order (the console builds its menu from them).
 CONSOLE_PAGES: web.AppKey[list[ConsolePage]] = web.AppKey("propmubi_console_pages")
+#: Every enabled plugin's dashboard cards, by ``order``.
+CONSOLE_WIDGETS: web.AppKey[list[ConsoleWidget]] = web.AppKey("propmubi_console_widgets")
 
 #: This request's id (from ``X-Request-ID`` when valid, else generated).
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("propmubi_request_id")

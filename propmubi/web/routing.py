@@ -118,6 +118,12 @@ class Routes:
 
         return decorator
 
+    def include(self, other: Routes) -> Routes:
+        """Add another table's routes (a plugin may keep its routes in several modules);
+        returns self."""
+        self.specs.extend(other.specs)
+        return self
+
     def get(self, path: str, **options: Any) -> Callable[[Any], Any]:
         """Declare a GET route."""
         return self.route("GET", path, **options)

@@ -16,7 +16,7 @@ import propmubi
 from propmubi import PROJECT_NAME, hookspecs
 from propmubi.config import Config
 from propmubi.context import Services
-from propmubi.types import CliCommand, ConsolePage, Job, PluginInfo
+from propmubi.types import CliCommand, ConsolePage, ConsoleWidget, Job, PluginInfo
 from propmubi.web.routing import Routes
 
 SPEC_MARKER = f"{PROJECT_NAME}_spec"
@@ -79,7 +79,8 @@ def test_hook_is_fully_annotated(name: str) -> None:
             f"{name}: pluggy passes hook arguments by name; {param.name} must be a plain one"
     # The annotations name real types (those the module imports only for type checkers too).
     namespace = {**vars(hookspecs), "Config": Config, "Services": Services,
-                 "CliCommand": CliCommand, "ConsolePage": ConsolePage, "Job": Job,
+                 "CliCommand": CliCommand, "ConsolePage": ConsolePage,
+                 "ConsoleWidget": ConsoleWidget, "Job": Job,
                  "PluginInfo": PluginInfo, "Routes": Routes}
     hints = typing.get_type_hints(func, globalns=namespace)
     assert set(hints) == {*signature.parameters, "return"}
