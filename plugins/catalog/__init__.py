@@ -1,0 +1,109 @@
+"""The catalogue plugin: builders, projects, towers and units with a moderation workflow,
+photos on local or S3 storage, faceted + geo + full-text search, suggest and a cached feed.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from propmubi import hookimpl
+from propmubi.config import Config
+from propmubi.context import Services
+from propmubi.types import ConsolePage, ConsoleWidget, PluginInfo, template_dir
+from propmubi.web.routing import Routes
+from propmubi_plugins.catalog import (
+    console,
+    events,
+    handlers,
+    media_routes,
+    routes,
+    search_routes,
+    seed,
+    service,
+    storage,
+)
+from propmubi_plugins.catalog.settings import CatalogSettings
+
+
+@hookimpl
+def propmubi_plugin_info() -> PluginInfo:
+    """Name and version; builders are auth users with the builder role."""
+    return PluginInfo(name="catalog", version="0.1.0", requires=("auth",),
+                      description="builders, projects, units, media, search and feed")
+
+
+@hookimpl
+def propmubi_settings_class() -> type:
+    """``[plugins.catalog]``: cache, media and storage settings."""
+    return CatalogSettings
+
+
+@hookimpl
+def propmubi_migrations() -> Path:
+    """The catalog_* tables."""
+    return Path(__file__).parent / "migrations"
+
+
+@hookimpl
+def propmubi_api_routes(config: Config) -> Routes:
+    """Builders, projects, towers, units, media, search, suggest and feed."""
+    return (Routes(tags=["catalog"]).include(routes.routes).include(media_routes.routes)
+            .include(search_routes.routes))
+
+
+@hookimpl
+def propmubi_event_types() -> list[type]:
+    """``catalog.project_created``, ``project_updated``, ``project_published``,
+    ``project_deleted``, ``unit_status_changed`` and ``price_changed``."""
+    return events.EVENT_TYPES
+
+
+@hookimpl
+def propmubi_event_handlers() -> Mapping[str, Any]:
+    """Cache invalidation on the catalogue's own events."""
+    return handlers.handlers()
+
+
+@hookimpl
+def propmubi_console_pages() -> list[ConsolePage]:
+    """Builders, the moderation queue, project pages with their unit grid, galleries."""
+    return console.pages()
+
+
+@hookimpl
+def propmubi_console_widgets() -> list[ConsoleWidget]:
+    """Projects waiting for review."""
+    return console.widgets()
+
+
+@hookimpl
+def propmubi_template_dirs() -> list[Path]:
+    """``templates/catalog/``."""
+    return [template_dir(__file__)]
+
+
+@hookimpl
+def propmubi_storage_backends() -> Mapping[str, Any]:
+    """The ``local`` and ``s3`` media backends."""
+    return storage.backends()
+
+
+@hookimpl
+def propmubi_seed(services: Services, scale: float) -> Any:
+    """Demo builders, projects, towers and units (``--scale 1``: 2,000 projects, 100k units)."""
+    return seed.seed(services, scale)
+
+
+@hookimpl
+def propmubi_startup(services: Services) -> Any:
+    """Open the media storage backend and the search cache."""
+    return functools.partial(service.start, services)
+
+
+@hookimpl
+def propmubi_cleanup(services: Services) -> Any:
+    """Close what startup opened."""
+    return functools.partial(service.stop, services)

@@ -1,0 +1,7 @@
+"""Catalogue API routes (media_routes)."""
+
+from __future__ import annotations
+
+from propmubi.web.routing import Routes
+
+routes = Routes(tags=["catalog"])
