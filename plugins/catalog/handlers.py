@@ -1,11 +1,34 @@
-"""What the catalogue does when events arrive (its own, for caches; other plugins', later)."""
+"""What the catalogue does when events arrive: its caches forget what an event made stale
+(``cache.py``) and a deleted project's media objects are removed (``media.py``).
+
+A plugin has one handler per event type; this module runs each part's handler in turn, in the
+one transaction the bus gives the plugin's group.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from propmubi.db import Tx
+from propmubi.events import Delivery
+from propmubi_plugins.catalog import cache, media
 
-def handlers() -> Mapping[str, Callable[..., Awaitable[Any]]]:
-    """Event type -> handler."""
-    return {}
+Handler = Callable[[Tx, Delivery], Awaitable[Any]]
+
+
+def _chain(parts: list[Handler]) -> Handler:
+    async def handle(tx: Tx, delivery: Delivery) -> None:
+        for part in parts:
+            await part(tx, delivery)
+
+    return handle
+
+
+def handlers() -> Mapping[str, Handler]:
+    """Event type -> handler (each part's handlers for that type, in order)."""
+    combined: dict[str, list[Handler]] = {}
+    for offered in (cache.handlers(), media.handlers()):
+        for event_type, handler in offered.items():
+            combined.setdefault(event_type, []).append(handler)
+    return {t: parts[0] if len(parts) == 1 else _chain(parts) for t, parts in combined.items()}
