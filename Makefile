@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: dev test lint bench clean-var
+.PHONY: dev test lint bench bench-auth clean-var
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python tests/bench/bench_http.py
+
+bench-auth: $(VENV)/.installed-test
+	$(BIN)/python tests/bench/bench_auth.py
 
 clean-var:
 	rm -rf var

@@ -22,6 +22,8 @@ from propmubi_plugins.auth import (
     cli,
     console,
     events,
+    kyc,
+    kyc_cli,
     kyc_routes,
     middleware,
     routes,
@@ -97,7 +99,15 @@ def propmubi_sms_providers() -> Mapping[str, Any]:
 def propmubi_cli_commands() -> list[CliCommand]:
     """``propmubi users``: roles by phone number."""
     return [CliCommand(name="users", help="show, grant and revoke users' roles",
-                       configure=cli.configure, run=cli.run)]
+                       configure=cli.configure, run=cli.run),
+            CliCommand(name="auth", help="auth maintenance: rotate-pii-key",
+                       configure=kyc_cli.configure, run=kyc_cli.run)]
+
+
+@hookimpl
+def propmubi_event_handlers() -> Mapping[str, Any]:
+    """``auth.kyc_status_changed`` feeds the "KYC decisions today" dashboard card."""
+    return {"auth.kyc_status_changed": kyc.on_status_changed}
 
 
 @hookimpl

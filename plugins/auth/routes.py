@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 import attrs
+import orjson
 from aiohttp import web
 from attrs import validators as v
 
-from propmubi.errors import Unauthorized
 from propmubi.web.appkeys import CONFIG, PRINCIPAL, SERVICES
 from propmubi.web.auth import ANY_ROLE
 from propmubi.web.ratelimit import client_ip
 from propmubi.web.routing import Routes
-from propmubi_plugins.auth import service, store
+from propmubi_plugins.auth import privacy, service, store
 from propmubi_plugins.auth.service import Tokens
 
 routes = Routes(tags=["auth"])
@@ -66,8 +67,54 @@ class Me:
 
     id: uuid.UUID
     phone: str
+    name: str | None
     roles: list[str]
     created_at: dt.datetime
+
+
+def _name(instance: Any, attribute: attrs.Attribute, value: str | None) -> None:
+    if value is not None and (not value.strip() or not value.isprintable()):
+        raise ValueError("must be printable text, not blank")
+
+
+@attrs.frozen
+class MeUpdate:
+    """Profile fields the user may change."""
+
+    name: str | None = attrs.field(validator=[v.optional(v.max_len(100)), _name], metadata={
+        "description": "Display name (null removes it)."})
+
+
+@attrs.frozen
+class ConsentIn:
+    """A consent decision for one purpose under one version of its policy."""
+
+    purpose: str = attrs.field(validator=v.in_(privacy.PURPOSES), metadata={
+        "description": "One of " + ", ".join(privacy.PURPOSES) + "."})
+    policy_version: str = attrs.field(validator=v.matches_re(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}"),
+                                      metadata={"description": "e.g. \"2026-04\" or \"v3.1\"."})
+    granted: bool
+
+
+@attrs.frozen
+class Consent:
+    """A recorded consent decision."""
+
+    id: int
+    purpose: str
+    policy_version: str
+    granted: bool
+    recorded_at: dt.datetime
+    ip: str | None
+    user_agent: str | None
+
+
+@attrs.frozen
+class Consents:
+    """The decision in force per purpose, and every decision, newest first."""
+
+    current: list[Consent]
+    history: list[Consent]
 
 
 @attrs.frozen
@@ -139,16 +186,74 @@ async def jwks(request: web.Request) -> web.Response:
     return web.json_response(data, headers={"Cache-Control": "public, max-age=300"})
 
 
+def _me(request: web.Request) -> uuid.UUID:
+    return uuid.UUID(request[PRINCIPAL].subject)
+
+
+async def _profile(request: web.Request, user_id: uuid.UUID) -> Me:
+    db = request.app[SERVICES].db
+    row = await privacy.live_profile(db, user_id)
+    return Me(id=row["id"], phone=row["phone"], name=row["name"],
+              roles=await store.roles_of(db, user_id), created_at=row["created_at"])
+
+
 @routes.get("/me", response=Me, roles=[ANY_ROLE])
 async def me(request: web.Request) -> Me:
     """The signed-in user's profile and roles."""
-    user_id = uuid.UUID(request[PRINCIPAL].subject)
+    return await _profile(request, _me(request))
+
+
+@routes.patch("/me", body=MeUpdate, response=Me, roles=[ANY_ROLE])
+async def update_me(request: web.Request, body: MeUpdate) -> Me:
+    """Change my display name."""
+    user_id = _me(request)
+    async with request.app[SERVICES].db.transaction() as tx:
+        await privacy.live_profile(tx, user_id)
+        await store.set_name(tx, user_id, body.name.strip() if body.name else None)
+    return await _profile(request, user_id)
+
+
+@routes.delete("/me", status=204, roles=[ANY_ROLE])
+async def erase_me(request: web.Request) -> None:
+    """Delete my account: the profile, phone number, roles, sessions, KYC identity numbers and
+    where my consents came from are erased at once, and ``auth.user_erased`` tells every other
+    part of the platform to erase what it holds. The consent decisions themselves are kept
+    (without IP and device) as the record of what was agreed. Tokens stop working at once for
+    refresh; an access token already issued is refused by every route that reads the account.
+    """
+    await privacy.erase(request.app[SERVICES], _me(request))
+
+
+@routes.get("/me/export", roles=[ANY_ROLE], content_type="application/json",
+            rate_limit="10/hour")
+async def export_me(request: web.Request) -> web.Response:
+    """Everything the platform's identity service holds about me, as one JSON document
+    (profile, roles, every session, the consent ledger, KYC records with masked numbers)."""
+    data = await privacy.export(request.app[SERVICES], _me(request))
+    return web.Response(body=orjson.dumps(data), content_type="application/json", headers={
+        "Content-Disposition": 'attachment; filename="propmubi-export.json"',
+        "Cache-Control": "no-store"})
+
+
+@routes.post("/me/consents", body=ConsentIn, response=Consent, status=201, roles=[ANY_ROLE])
+async def record_consent(request: web.Request, body: ConsentIn) -> Consent:
+    """Grant or withdraw consent for a purpose under a policy version (appended to my ledger
+    with the time, IP address and user agent; ``auth.consent_recorded`` is published)."""
+    ip = client_ip(request, request.app[CONFIG].http.trust_forwarded)
+    row = await privacy.record_consent(request.app[SERVICES], _me(request), body.purpose,
+                                       body.policy_version, body.granted, ip,
+                                       request.headers.get("User-Agent", "")[:300] or None)
+    return Consent(**row)
+
+
+@routes.get("/me/consents", response=Consents, roles=[ANY_ROLE])
+async def consents(request: web.Request) -> Consents:
+    """My consent decisions: the one in force per purpose, and the whole history."""
+    user_id = _me(request)
     db = request.app[SERVICES].db
-    row = await store.user(db, user_id)
-    if row is None:  # deleted since the token was issued
-        raise Unauthorized("this account no longer exists")
-    return Me(id=row["id"], phone=row["phone"], roles=await store.roles_of(db, user_id),
-              created_at=row["created_at"])
+    await privacy.live_profile(db, user_id)
+    return Consents(current=[Consent(**r) for r in await store.consents_in_force(db, user_id)],
+                    history=[Consent(**r) for r in await store.consent_history(db, user_id)])
 
 
 @routes.get("/me/sessions", response=list[Session], roles=[ANY_ROLE])

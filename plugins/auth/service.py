@@ -32,7 +32,7 @@ from propmubi.errors import (
 from propmubi.events import publish
 from propmubi.ids import uuid7
 from propmubi.web.ratelimit import RateLimit
-from propmubi_plugins.auth import store
+from propmubi_plugins.auth import pii, store
 from propmubi_plugins.auth.events import RefreshReuseDetected, UserRegistered
 from propmubi_plugins.auth.settings import AuthSettings, generate_signing_key
 from propmubi_plugins.auth.sms import SmsError
@@ -120,6 +120,8 @@ async def start(services: Services) -> None:
         sms=_provider(services, settings.sms_provider),
         per_phone=RateLimit.parse(settings.otp_per_phone),
         per_ip=RateLimit.parse(settings.otp_per_ip), otp_secret=otp_secret.encode())
+    # The keyring of KYC identity numbers (pii.py); last, so the checks above come first.
+    pii.start(services, settings)
 
 
 async def stop(services: Services) -> None:

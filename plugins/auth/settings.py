@@ -36,6 +36,34 @@ def generate_signing_key() -> str:
                              serialization.NoEncryption()).decode()
 
 
+def generate_pii_key() -> str:
+    """A new AES-256 key for identity numbers, base64 (what ``propmubi dev`` writes once)."""
+    import base64
+    import secrets
+
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _pii_key_id(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    from propmubi_plugins.auth.pii import check_key_id
+
+    check_key_id(value)
+
+
+def _pii_key(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    from propmubi_plugins.auth.pii import decode_key
+
+    if value:
+        decode_key(value)
+
+
+def _pii_previous_keys(instance: Any, attribute: attrs.Attribute, value: list[str]) -> None:
+    from propmubi_plugins.auth.pii import parse_named_key
+
+    for item in value:
+        parse_named_key(item)
+
+
 def _dev_signing_key() -> dict[str, Any]:
     # Like dev_secret(), but the secret is a PEM key rather than random text.
     return {"secret": True, "generate": generate_signing_key}
@@ -75,3 +103,13 @@ class AuthSettings:
     # Attempts in all (1 = no retry), and the first back-off delay (doubles each retry).
     sms_http_attempts: int = attrs.field(default=3, validator=_positive)
     sms_http_backoff: float = attrs.field(default=0.5, validator=_positive)
+
+    # Identity numbers (KYC) are sealed with AES-256-GCM under the current key: its id (stored
+    # next to every ciphertext) and the key itself (base64 of 32 bytes). Keys of earlier ids
+    # still decrypt, as "id:base64key" strings, until `propmubi auth rotate-pii-key` has
+    # re-encrypted every number under the current one.
+    pii_key_id: str = attrs.field(default="k1", validator=_pii_key_id)
+    pii_key: str = attrs.field(default="", validator=_pii_key,
+                               metadata={"secret": True, "generate": generate_pii_key})
+    pii_previous_keys: list[str] = attrs.field(factory=list, validator=_pii_previous_keys,
+                                               metadata={"secret": True})

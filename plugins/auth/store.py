@@ -158,3 +158,118 @@ async def revoke_role(db: Database, user_id: uuid.UUID, role: str) -> bool:
     """Take a role away; False when it was not held."""
     return await db.execute("DELETE FROM auth_user_roles WHERE user_id = %s AND role = %s",
                             (user_id, role)) > 0
+
+
+# -------------------------------------------------------------------------------------------------
+# Consent ledger, profiles, export and erasure
+# -------------------------------------------------------------------------------------------------
+
+
+async def add_consent(tx: Tx, user_id: uuid.UUID, purpose: str, policy_version: str,
+                      granted: bool, ip: str | None, user_agent: str | None) -> dict[str, Any]:
+    """Append a consent decision; the stored row."""
+    return await tx.fetchrow(
+        "INSERT INTO auth_consents (user_id, purpose, policy_version, granted, ip, user_agent) "
+        "VALUES (%s, %s, %s, %s, %s, %s) "
+        "RETURNING id, purpose, policy_version, granted, recorded_at, host(ip) AS ip, user_agent",
+        (user_id, purpose, policy_version, granted, ip, user_agent))
+
+
+async def consent_history(q: Database | Tx, user_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every consent decision of a user, newest first."""
+    return await q.fetch(
+        "SELECT id, purpose, policy_version, granted, recorded_at, host(ip) AS ip, user_agent "
+        "FROM auth_consents WHERE user_id = %s ORDER BY recorded_at DESC, id DESC", (user_id,))
+
+
+async def consents_in_force(q: Database | Tx, user_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The latest decision per purpose."""
+    return await q.fetch(
+        "SELECT DISTINCT ON (purpose) id, purpose, policy_version, granted, recorded_at, "
+        "host(ip) AS ip, user_agent FROM auth_consents WHERE user_id = %s "
+        "ORDER BY purpose, recorded_at DESC, id DESC", (user_id,))
+
+
+async def set_name(tx: Tx, user_id: uuid.UUID, name: str | None) -> None:
+    """Change a user's display name."""
+    await tx.execute("UPDATE auth_users SET name = %s WHERE id = %s", (name, user_id))
+
+
+async def profile(q: Database | Tx, user_id: uuid.UUID) -> dict[str, Any] | None:
+    """A user's row with name and erasure state."""
+    return await q.fetchrow(
+        "SELECT id, phone, name, created_at, last_login_at, erased_at FROM auth_users "
+        "WHERE id = %s", (user_id,))
+
+
+async def all_sessions_of(q: Database | Tx, user_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every session of a user, revoked ones too, newest first."""
+    return await q.fetch(
+        "SELECT id, device, created_at, last_used_at, revoked_at, revoke_reason "
+        "FROM auth_sessions WHERE user_id = %s ORDER BY created_at DESC", (user_id,))
+
+
+# Erasure keeps the row (events and other tables refer to the id) but nothing that identifies
+# the person: the phone becomes a placeholder no real number can equal, so it may register again.
+_ERASE_USER = """
+UPDATE auth_users SET phone = 'erased:' || id::text, name = NULL, last_login_at = NULL,
+                      erased_at = now()
+WHERE id = %s AND erased_at IS NULL
+RETURNING id
+"""
+
+
+async def erase_user(tx: Tx, user_id: uuid.UUID, phone: str) -> bool:
+    """Anonymise a user: profile, roles, sessions, tokens, codes, consent metadata; False when
+    already erased."""
+    if await tx.fetchval(_ERASE_USER, (user_id,)) is None:
+        return False
+    await tx.execute("DELETE FROM auth_user_roles WHERE user_id = %s", (user_id,))
+    await tx.execute("UPDATE auth_sessions SET revoked_at = coalesce(revoked_at, now()), "
+                     "revoke_reason = coalesce(revoke_reason, 'erased'), device = NULL "
+                     "WHERE user_id = %s", (user_id,))
+    await tx.execute("DELETE FROM auth_refresh_tokens WHERE user_id = %s", (user_id,))
+    await tx.execute("DELETE FROM auth_otp_challenges WHERE phone = %s", (phone,))
+    # The decisions stay (proof of what was agreed when); where they came from does not.
+    await tx.execute("UPDATE auth_consents SET ip = NULL, user_agent = NULL WHERE user_id = %s",
+                     (user_id,))
+    return True
+
+
+# -------------------------------------------------------------------------------------------------
+# The console's user directory
+# -------------------------------------------------------------------------------------------------
+
+_USER_LIST = """
+SELECT u.id, u.phone, u.name, u.created_at, u.last_login_at, u.erased_at,
+       coalesce(array_agg(r.role ORDER BY r.role) FILTER (WHERE r.role IS NOT NULL), '{}') AS roles
+FROM auth_users u LEFT JOIN auth_user_roles r ON r.user_id = u.id
+WHERE (%(phone)s::text IS NULL OR u.phone LIKE %(phone)s || '%%')
+  AND (%(name)s::text IS NULL OR (u.name IS NOT NULL AND lower(u.name) LIKE %(name)s || '%%'))
+  AND (%(before)s::timestamptz IS NULL OR (u.created_at, u.id) < (%(before)s, %(before_id)s))
+GROUP BY u.id
+ORDER BY u.created_at DESC, u.id DESC
+LIMIT %(limit)s
+"""
+
+
+def _like_prefix(text: str) -> str:
+    # LIKE wildcards typed by staff are taken literally.
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def search_users(db: Database, *, phone_prefix: str | None, name_prefix: str | None,
+                       before: tuple[dt.datetime, uuid.UUID] | None, limit: int
+                       ) -> list[dict[str, Any]]:
+    """Users newest first, optionally whose phone or (lower-cased) name starts with a prefix;
+    ``before`` is the keyset position (created_at, id) of the previous page's last row."""
+    return await db.fetch(_USER_LIST, {
+        "phone": _like_prefix(phone_prefix) if phone_prefix else None,
+        "name": _like_prefix(name_prefix.lower()) if name_prefix else None,
+        "before": before[0] if before else None, "before_id": before[1] if before else None,
+        "limit": limit})
+
+
+async def signups_since(db: Database, since: dt.datetime) -> int:
+    """How many users registered since ``since``."""
+    return await db.fetchval("SELECT count(*) FROM auth_users WHERE created_at >= %s", (since,))

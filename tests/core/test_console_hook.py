@@ -3,6 +3,12 @@ template extending ``default:base.html``), and errors rendered as HTML, not prob
 
 from __future__ import annotations
 
+import pytest
+
+import tests.refplugin
+from propmubi import hookimpl
+from propmubi.types import ConsoleWidget, PluginInfo
+
 PAGE = "/console/reference/notes"
 STAFF = {"X-Test-Staff-Role": "staff"}
 
@@ -65,3 +71,43 @@ async def test_console_errors_are_html(client):
     resp = await client.post(PAGE, headers=STAFF)
     assert resp.status == 405
     assert resp.content_type == "text/html"
+
+
+class WidgetPlugin:
+    """Dashboard cards: one that fails, one for admins only."""
+
+    @staticmethod
+    async def broken(request):
+        raise RuntimeError("the card's source is down")
+
+    @staticmethod
+    async def secret(request):
+        return {"count": 42}
+
+    @hookimpl
+    def propmubi_plugin_info(self):
+        return PluginInfo(name="widgets")
+
+    @hookimpl
+    def propmubi_console_widgets(self):
+        return [ConsoleWidget(name="broken", title="Broken card", template="reference/widget.html",
+                              load=self.broken, order=1),
+                ConsoleWidget(name="secret", title="Admin card", template="reference/widget.html",
+                              load=self.secret, role="admin", order=2)]
+
+
+@pytest.fixture
+def extra_plugins():
+    return [tests.refplugin, WidgetPlugin()]
+
+
+async def test_dashboard_cards_render_in_order_fail_alone_and_respect_roles(client):
+    await client.post("/api/v1/reference/notes", json={"text": "a", "tags": []})
+    resp, body = await get(client, "/console/", **STAFF)
+    assert resp.status == 200
+    assert body.index("Broken card") < body.index('data-widget="reference-notes"')
+    assert "This card could not be loaded: RuntimeError: the card&#39;s source is down" in body
+    assert '<span data-testid="notes-count">1</span>' in body
+    assert "Admin card" not in body
+    _, body = await get(client, "/console/", **{"X-Test-Staff-Role": "admin"})
+    assert "Admin card" in body and '<span data-testid="notes-count">42</span>' in body

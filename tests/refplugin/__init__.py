@@ -16,7 +16,7 @@ from aiohttp import web
 from propmubi import hookimpl
 from propmubi.config import Config
 from propmubi.context import Services
-from propmubi.types import ConsolePage, Job, PluginInfo, template_dir
+from propmubi.types import ConsolePage, ConsoleWidget, Job, PluginInfo, template_dir
 from propmubi.web.appkeys import CONSOLE_USER, SERVICES, SUBJECT
 from propmubi.web.routing import Routes
 from tests.refplugin import routes, store
@@ -55,6 +55,17 @@ async def notes_page(request: web.Request) -> web.Response:
 def propmubi_console_pages() -> list[ConsolePage]:
     return [ConsolePage(path="/reference/notes", handler=notes_page, name="reference-notes",
                         nav_label="Notes")]
+
+
+async def notes_count(request: web.Request) -> dict[str, Any]:
+    db = request.app[SERVICES].db
+    return {"count": await db.fetchval("SELECT count(*) FROM reference_notes")}
+
+
+@hookimpl
+def propmubi_console_widgets() -> list[ConsoleWidget]:
+    return [ConsoleWidget(name="reference-notes", title="Notes", template="reference/widget.html",
+                          load=notes_count)]
 
 
 @hookimpl

@@ -151,3 +151,27 @@ async def test_jwks_publishes_every_accepted_public_key(client):
 async def test_a_bad_token_on_a_public_route_is_ignored(client):
     response = await client.get("/api/v1/auth/jwks.json", headers=bearer("garbage"))
     assert response.status == 200
+
+
+def test_a_remembered_token_is_refused_once_it_expires():
+    import datetime as dt
+
+    from propmubi_plugins.auth.settings import generate_signing_key
+    from propmubi_plugins.auth.tokens import InvalidToken, KeyRing
+
+    ring = KeyRing(generate_signing_key(), [], issuer="propmubi", audience="propmubi-api",
+                   ttl=60)
+    # Expired 3.8-4.8 s ago (exp is whole seconds): inside the 5 s leeway, so it verifies.
+    issued = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=63.8)
+    token, _ = ring.issue("user-1", ["buyer"], "s1", now=issued)
+    assert ring.verify(token).subject == "user-1"
+    assert ring.verify(token).subject == "user-1"  # from memory
+    time.sleep(1.3)
+    with pytest.raises(InvalidToken):
+        ring.verify(token)
+    # A tampered copy of a remembered token is a different string: checked, refused.
+    fresh, _ = ring.issue("user-2", ["buyer"], "s2")
+    ring.verify(fresh)
+    head, body, sig = fresh.split(".")
+    with pytest.raises(InvalidToken):
+        ring.verify(f"{head}.{body}.{sig[:-2]}AA")

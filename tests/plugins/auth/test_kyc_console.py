@@ -1,0 +1,169 @@
+"""The KYC review queue in the console: queue, approve, reject, reveal (audited), CSRF,
+sign-in, and the dashboard cards."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from html import unescape
+from typing import Any
+
+import pytest
+
+from propmubi.console import accounts
+from propmubi_plugins.auth import kyc
+from tests.plugins.auth.test_kyc import (  # noqa: F401 - the fixture is used by name
+    PAN,
+    applicant,
+    auth_settings,
+    put,
+)
+
+PASSWORD = "correct horse battery"
+HTML = {"Accept": "text/html,application/xhtml+xml"}
+
+
+def csrf_of(body: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', body)
+    assert match, body
+    return unescape(match.group(1))
+
+
+async def console_sign_in(client: Any, services: Any, roles: tuple[str, ...] = ("staff",)
+                          ) -> uuid.UUID:
+    user = await accounts.create_staff(services.db, "rita@example.com", "Rita Reviewer",
+                                       PASSWORD, list(roles))
+    body = await (await client.get("/console/login")).text()
+    response = await client.post("/console/login", allow_redirects=False, data={
+        "csrf_token": csrf_of(body), "email": "rita@example.com", "password": PASSWORD})
+    assert response.status == 303
+    return uuid.UUID(str(user.id))
+
+
+async def pending_record(client: Any, services: Any, phone: str = "+919812345678") -> str:
+    _, headers = await applicant(client, services, phone=phone)
+    return (await (await put(client, headers)).json())["id"]
+
+
+async def form_post(client: Any, path: str, page: str, **data: str) -> Any:
+    """POST a form of ``page`` (whose CSRF token it carries) without following redirects."""
+    body = await (await client.get(page)).text()
+    return await client.post(path, data={"csrf_token": csrf_of(body), **data},
+                             allow_redirects=False)
+
+
+async def test_queue_lists_pending_oldest_first_and_approve(client, services):
+    first = await pending_record(client, services)
+    second = await pending_record(client, services, phone="+919812345679")
+    await console_sign_in(client, services)
+    response = await client.get("/console/kyc")
+    body = await response.text()
+    assert response.status == 200 and response.headers["Cache-Control"] == "no-store"
+    assert body.index(f"/console/kyc/{first}") < body.index(f"/console/kyc/{second}")
+    assert "2 pending" in body and PAN not in body
+
+    page = f"/console/kyc/{first}"
+    detail = await (await client.get(page)).text()
+    assert "XXXXXX234F" in detail and PAN not in detail
+    response = await form_post(client, f"{page}/approve", page)
+    assert response.status == 303 and response.headers["Location"] == page
+    detail = await (await client.get(page)).text()
+    assert "KYC verified." in detail  # the flash, once
+    assert 'data-status>verified<' in detail and "Rita Reviewer" in detail
+    queue = await (await client.get("/console/kyc")).text()
+    assert f"/console/kyc/{first}" not in queue and "1 pending" in queue
+    # Approving twice changes nothing and says why.
+    response = await form_post(client, f"{page}/approve", page)
+    assert response.status == 303
+    assert "cannot become verified" in await (await client.get(page)).text()
+    row = await services.db.fetchrow("SELECT status, decided_by FROM auth_kyc_records "
+                                     "WHERE id = %s", (uuid.UUID(first),))
+    assert row["status"] == "verified" and row["decided_by"] is not None
+
+
+async def test_reject_needs_a_reason(client, services):
+    record_id = await pending_record(client, services)
+    await console_sign_in(client, services)
+    page = f"/console/kyc/{record_id}"
+    response = await form_post(client, f"{page}/reject", page, reason="  ")
+    assert response.status == 422
+    assert "a rejection needs a reason" in await response.text()
+    response = await form_post(client, f"{page}/reject", page, reason="PAN photo unreadable")
+    assert response.status == 303
+    detail = await (await client.get(page)).text()
+    assert "KYC rejected." in detail and "PAN photo unreadable" in detail
+    history = await kyc.export_user(services.db, uuid.UUID(
+        str(await services.db.fetchval("SELECT user_id FROM auth_kyc_records"))))
+    assert history[0]["history"][-1]["reason"] == "PAN photo unreadable"
+
+
+async def test_reveal_is_audited_and_shows_the_full_number(client, services):
+    record_id = await pending_record(client, services)
+    staff = await console_sign_in(client, services)
+    page = f"/console/kyc/{record_id}"
+    response = await form_post(client, f"{page}/reveal", page, kind="pan", reason="")
+    assert response.status == 422
+    assert await services.db.fetchval("SELECT count(*) FROM auth_kyc_reveals") == 0
+
+    response = await form_post(client, f"{page}/reveal", page, kind="pan",
+                               reason="caller verification, ticket 881")
+    assert response.status == 303
+    location = response.headers["Location"]
+    assert location.startswith("/console/kyc/reveals/")
+    revealed = await client.get(location)
+    body = await revealed.text()
+    assert revealed.status == 200 and PAN in body
+    assert revealed.headers["Cache-Control"] == "no-store"
+    audit = await services.db.fetchrow("SELECT record_id, kind, staff_id, reason, ip "
+                                       "FROM auth_kyc_reveals")
+    assert audit["record_id"] == uuid.UUID(record_id) and audit["kind"] == "pan"
+    assert audit["staff_id"] == staff and audit["reason"] == "caller verification, ticket 881"
+    assert audit["ip"]
+    # The audit shows on the record; the record itself still masks the number.
+    detail = await (await client.get(page)).text()
+    assert "caller verification, ticket 881" in detail and PAN not in detail
+
+
+async def test_reveal_page_is_only_for_its_staff_member(client, services):
+    record_id = await pending_record(client, services)
+    staff = await console_sign_in(client, services)
+    reveal_id = await kyc.reveal(services, uuid.UUID(record_id), "pan", "check", staff, None)
+    other = await accounts.create_staff(services.db, "otto@example.com", "Otto", PASSWORD,
+                                        ["staff"])
+    mine = await client.get(f"/console/kyc/reveals/{reveal_id}")
+    assert mine.status == 200
+    theirs = await kyc.reveal(services, uuid.UUID(record_id), "pan", "check",
+                              uuid.UUID(str(other.id)), None)
+    response = await client.get(f"/console/kyc/reveals/{theirs}")
+    assert response.status == 404 and PAN not in await response.text()
+
+
+async def test_posts_without_csrf_are_403(client, services):
+    record_id = await pending_record(client, services)
+    await console_sign_in(client, services)
+    for action in ("approve", "reject", "reveal"):
+        response = await client.post(f"/console/kyc/{record_id}/{action}",
+                                     data={"reason": "x", "kind": "pan"},
+                                     allow_redirects=False)
+        assert response.status == 403
+    assert await services.db.fetchval("SELECT status FROM auth_kyc_records") == "submitted"
+    assert await services.db.fetchval("SELECT count(*) FROM auth_kyc_reveals") == 0
+
+
+@pytest.mark.parametrize("path", ["/console/kyc", f"/console/kyc/{uuid.uuid4()}"])
+async def test_signed_out_browsers_are_sent_to_sign_in(client, path):
+    response = await client.get(path, headers=HTML, allow_redirects=False)
+    assert response.status == 303
+    assert response.headers["Location"].startswith("/console/login?next=/console/kyc")
+
+
+async def test_dashboard_cards(client, services, event_bus):
+    record_id = await pending_record(client, services)
+    staff = await console_sign_in(client, services)
+    body = await (await client.get("/console/")).text()
+    assert re.search(r'data-widget="auth-kyc-pending".*?data-count>1<', body, re.S)
+    await kyc.decide(services, uuid.UUID(record_id), True, None, staff)
+    await event_bus.drain()
+    body = await (await client.get("/console/")).text()
+    assert re.search(r'data-widget="auth-kyc-decisions".*?data-verified>1<', body, re.S)
+    assert re.search(r'data-widget="auth-kyc-pending".*?data-count>0<', body, re.S)
