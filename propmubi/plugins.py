@@ -106,6 +106,23 @@ class PluginSet:
                 out.append((plugin, result))
         return out
 
+    def provider(self, hook: str, name: str, *, setting: str) -> Any:
+        """The factory called ``name`` among those offered through a provider hook
+        (``propmubi_sms_providers``, ``propmubi_storage_backends``, ...).
+
+        :param setting: the configuration key that chose ``name``, for the error message.
+        :raises ConfigError: no enabled plugin offers ``name`` (the message lists what is).
+        """
+        from propmubi.config import ConfigError
+
+        factories: dict[str, Any] = {}
+        for _, offered in self.call(hook):
+            factories.update(offered)
+        if name not in factories:
+            raise ConfigError(f"{setting}: nothing named {name!r} is offered by {hook} "
+                              f"(offered: {', '.join(sorted(factories)) or 'none'})")
+        return factories[name]
+
 
 def _import(path: str, source: str) -> Any:
     try:

@@ -89,16 +89,6 @@ class AuthRuntime:
 _RUNTIMES: dict[int, AuthRuntime] = {}
 
 
-def _provider(services: Services, name: str) -> Any:
-    factories: dict[str, Any] = {}
-    for _, offered in services.plugins.call("propmubi_sms_providers"):
-        factories.update(offered)
-    if name not in factories:
-        raise ConfigError(f"plugins.auth.sms_provider: no SMS provider named {name!r} "
-                          f"(offered: {', '.join(sorted(factories))})")
-    return factories[name](services.config)
-
-
 async def start(services: Services) -> None:
     """Build this process's runtime; refuse to start on a production without secrets."""
     settings: AuthSettings = plugin_settings(services.config, "auth", AuthSettings)
@@ -117,7 +107,9 @@ async def start(services: Services) -> None:
         raise ConfigError(str(exc)) from None
     _RUNTIMES[id(services)] = AuthRuntime(
         services=services, settings=settings, keyring=keyring,
-        sms=_provider(services, settings.sms_provider),
+        sms=services.plugins.provider(
+            "propmubi_sms_providers", settings.sms_provider,
+            setting="plugins.auth.sms_provider")(services.config),
         per_phone=RateLimit.parse(settings.otp_per_phone),
         per_ip=RateLimit.parse(settings.otp_per_ip), otp_secret=otp_secret.encode())
     # The keyring of KYC identity numbers (pii.py); last, so the checks above come first.

@@ -428,3 +428,16 @@ async def test_resolve_values_awaitables_and_callables() -> None:
     assert await resolve(lambda: 3) == 3
     assert await resolve(None) is None
     assert await resolve(dict) is dict  # a class is a value, not a factory
+
+
+def test_provider_lookup_across_plugins() -> None:
+    def email() -> None: ...
+
+    plugins = load_plugins(base_config(), extra=[
+        plugin("a", propmubi_storage_backends=lambda: {"disk": email}),
+        plugin("b", propmubi_storage_backends=lambda: {"s3": len})])
+    assert plugins.provider("propmubi_storage_backends", "s3", setting="x.backend") is len
+    with pytest.raises(ConfigError) as caught:
+        plugins.provider("propmubi_storage_backends", "ftp", setting="plugins.x.backend")
+    assert str(caught.value).startswith("plugins.x.backend: nothing named 'ftp'")
+    assert "(offered: disk, s3)" in str(caught.value)
