@@ -55,6 +55,12 @@ def propmubi_api_routes(config: Config) -> Routes:
 
 
 @hookimpl
+def propmubi_http_routes(config: Config) -> Routes:
+    """``/media/{key}``: stored photos (the local backend's, and S3's without a public URL)."""
+    return media_routes.http_routes
+
+
+@hookimpl
 def propmubi_event_types() -> list[type]:
     """``catalog.project_created``, ``project_updated``, ``project_published``,
     ``project_deleted``, ``unit_status_changed`` and ``price_changed``."""

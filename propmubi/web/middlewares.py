@@ -205,6 +205,14 @@ def _observe(method: str, route: str, code: int, elapsed: float) -> None:
     histogram.observe(elapsed)
 
 
+def _body_limit(request: web.Request, default: int) -> float:
+    """The route's own ``max_body`` (False: unbounded here, the handler bounds its stream)."""
+    spec = route_spec(request)
+    if spec is None or spec.max_body is None:
+        return default
+    return float("inf") if spec.max_body is False else spec.max_body
+
+
 _EXPOSE = "X-Request-ID, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"
 
 
@@ -252,11 +260,12 @@ def _edge(config: Config) -> Any:
                         "Access-Control-Request-Method" in request.headers:
                     is_preflight = True
                     response = preflight(request, origin)  # type: ignore[arg-type]
-                elif request.content_length is not None and request.content_length > body_limit:
+                elif request.content_length is not None and \
+                        request.content_length > (limit := _body_limit(request, body_limit)):
                     # Refused before reading; chunked bodies are cut by aiohttp's
-                    # client_max_size while being read.
+                    # client_max_size while being read (or by a streaming handler's own bound).
                     raise PayloadTooLarge(f"the body is {request.content_length} bytes; "
-                                          f"the limit is {body_limit}")
+                                          f"the limit is {limit}")
                 else:
                     response = await handler(request)
             except web.HTTPException as exc:

@@ -13,6 +13,11 @@ an attrs instance, a list of them, plain JSON data, None (204) or a ready ``web.
 With ``roles=``, only an authenticated caller holding one of them gets in (401 / 403 otherwise,
 before any input is read; see :mod:`propmubi.web.auth`). The same declarations feed the OpenAPI
 document.
+
+The edge refuses a body declared larger than ``[http] max_body_bytes`` with 413 before the
+handler runs. A route that takes larger bodies says so with ``max_body=``: a byte count of its
+own, or False when the handler reads the body as a stream and bounds it itself (uploads whose
+limit is a plugin setting, say).
 """
 
 from __future__ import annotations
@@ -65,6 +70,9 @@ class RouteSpec:
     content_type: str | None = None
     # None: public; otherwise the caller needs one of these roles (ANY_ROLE: any caller).
     roles: tuple[str, ...] | None = None
+    # None: [http] max_body_bytes; an int: this route's own limit; False: the handler bounds
+    # the body itself as it streams it.
+    max_body: int | bool | None = None
 
 
 class Routes:
@@ -80,7 +88,8 @@ class Routes:
               rate_limit: str | bool | None = None, timeout: float | None = None,
               errors: Sequence[int] = (), name: str | None = None,
               content_type: str | None = None,
-              roles: Sequence[str] | None = None) -> Callable[[Any], Any]:
+              roles: Sequence[str] | None = None,
+              max_body: int | bool | None = None) -> Callable[[Any], Any]:
         """Declare a route; see the module docstring.
 
         :param params: attrs class for the path's ``{placeholders}``.
@@ -91,7 +100,12 @@ class Routes:
         :param timeout: seconds before the handler is cancelled with 504.
         :param roles: role names, one of which the caller must hold (``["*"]``: any
             authenticated caller); None makes the route public.
+        :param max_body: bytes of body this route accepts instead of ``[http] max_body_bytes``;
+            False when the handler streams the body and enforces its own limit.
         """
+        if max_body is True or (max_body is not None and max_body is not False
+                                and max_body <= 0):
+            raise TypeError(f"{method} {path}: max_body= must be a positive byte count or False")
         if isinstance(roles, str) or (roles is not None and not roles):
             raise TypeError(f"{method} {path}: roles= must be a non-empty list of role names")
         for cls, what in ((body, "body"), (query, "query"), (params, "params")):
@@ -113,7 +127,7 @@ class Routes:
                 summary=summary or (doc.splitlines()[0] if doc else ""),
                 description=doc, tags=tuple(tags) or self.tags, rate_limit=limit,
                 timeout=timeout, errors=tuple(errors), content_type=content_type,
-                roles=tuple(roles) if roles is not None else None))
+                roles=tuple(roles) if roles is not None else None, max_body=max_body))
             return handler
 
         return decorator
@@ -212,8 +226,11 @@ def _endpoint(spec: RouteSpec, guard: Guard | None
                 _query_data(request, spec.query), spec.query, "query", query_converter)
             errors += errs
         if spec.body is not None:
+            # A route's own byte limit replaces client_max_size for the JSON it reads.
+            source = (request.clone(client_max_size=spec.max_body)
+                      if spec.max_body not in (None, False) else request)
             kwargs["body"], errs = structure_input(
-                await _read_json(request), spec.body, "body", json_converter)
+                await _read_json(source), spec.body, "body", json_converter)
             errors += errs
         if errors:
             raise ValidationFailed(errors)

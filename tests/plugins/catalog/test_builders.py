@@ -1,0 +1,52 @@
+"""Builder profiles: validation, public reads, the verified badge set through api.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from propmubi_plugins.catalog import api
+from tests.plugins.catalog.conftest import API
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("name", ""), ("name", "x" * 201), ("website", "ftp://x"), ("rera_promoter_id", "!"),
+    ("description", 5), ("owner_user_id", "me"),
+])
+async def test_bad_builder_fields(client, services, make_user, field, value):
+    user = await make_user("builder")
+    response = await client.post(f"{API}/builders", json={"name": "Acme", field: value},
+                                 headers=user.headers)
+    assert response.status == 422
+    assert field in {e["field"] for e in (await response.json())["errors"]}
+    assert await services.db.fetchval("SELECT count(*) FROM catalog_builders") == 0
+
+
+async def test_verified_follows_the_api_not_the_owner(client, services, builder):
+    response = await client.patch(f"{API}/builders/me", json={"verified": True},
+                                  headers=builder.headers)
+    assert response.status == 422
+    async with services.db.transaction() as tx:
+        assert await api.set_builder_verified(tx, builder.builder_id, True)
+    body = await (await client.get(f"{API}/builders/{builder.builder_id}")).json()
+    assert body["verified"] is True and body["name"] == "Skyline Developers"
+    assert "owner_user_id" not in body
+    async with services.db.transaction() as tx:
+        assert not await api.set_builder_verified(
+            tx, "0190a0a0-0000-7000-8000-000000000000", True)
+    assert (await client.get(f"{API}/builders/0190a0a0-0000-7000-8000-000000000000")
+            ).status == 404
+
+
+async def test_api_set_unit_status(client, services, builder, make_project):
+    project = await make_project(builder, moderation="published")
+    unit = (await services.db.fetch("SELECT id FROM catalog_units WHERE project_id = %s",
+                                    (project["id"],)))[0]
+    async with services.db.transaction() as tx:
+        row = await api.set_unit_status(tx, unit["id"], "held", "system:bookings")
+    assert row["status"] == "held"
+    after = await api.project(services.db, project["id"])
+    assert after["units_available"] == 1
+    event = await services.db.fetchrow(
+        "SELECT payload, actor FROM core_outbox WHERE type = 'catalog.unit_status_changed'")
+    assert event["actor"] == "system:bookings"
+    assert event["payload"]["new_status"] == "held"

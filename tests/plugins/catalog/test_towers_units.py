@@ -1,0 +1,163 @@
+"""Towers and units: validation against the tower and project, derived project columns after
+every unit change, price and status events."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.plugins.catalog.conftest import API, outbox, unit_body
+
+
+async def _tower(client, project, user):
+    towers = await (await client.get(f"{API}/projects/{project['id']}/towers",
+                                     headers=user.headers)).json()
+    return towers[0]
+
+
+async def _project(client, project, user):
+    return await (await client.get(f"{API}/projects/{project['id']}",
+                                   headers=user.headers)).json()
+
+
+async def test_derived_columns_follow_every_unit_change(client, services, builder,
+                                                        make_project):
+    project = await make_project(builder, units=[])
+    assert (project["price_min"], project["units_total"], list(project["bedrooms"])) == (
+        None, 0, [])
+    tower = await _tower(client, project, builder)
+    made = []
+    for code, bedrooms, price, status in (("A-101", 2, 80_00_000_00, "available"),
+                                          ("A-102", 3, 1_20_00_000_00, "available"),
+                                          ("A-103", 4, 2_00_00_000_00, "sold")):
+        response = await client.post(f"{API}/towers/{tower['id']}/units", json=unit_body(
+            code, bedrooms=bedrooms, price_minor=price, status=status,
+            carpet_area_sqft=500 + bedrooms * 100, super_area_sqft=None),
+            headers=builder.headers)
+        assert response.status == 201, await response.text()
+        made.append(await response.json())
+    current = await _project(client, project, builder)
+    # The sold unit counts in the total, not in the price range or bedrooms.
+    assert (current["price_min"], current["price_max"], current["bedrooms"],
+            current["units_total"], current["units_available"]) == (
+        80_00_000_00, 1_20_00_000_00, [2, 3], 3, 2)
+
+    response = await client.patch(f"{API}/units/{made[0]['id']}/status",
+                                  json={"status": "held"}, headers=builder.headers)
+    assert response.status == 200
+    response = await client.patch(f"{API}/units/{made[1]['id']}",
+                                  json={"price_minor": 1_10_00_000_00},
+                                  headers=builder.headers)
+    assert response.status == 200
+    current = await _project(client, project, builder)
+    assert (current["price_max"], current["units_available"]) == (1_10_00_000_00, 1)
+
+    assert (await client.delete(f"{API}/units/{made[0]['id']}",
+                                headers=builder.headers)).status == 204
+    current = await _project(client, project, builder)
+    assert (current["price_min"], current["bedrooms"], current["units_total"]) == (
+        1_10_00_000_00, [3], 2)
+
+    statuses = await outbox(services, "catalog.unit_status_changed")
+    assert statuses == [{"project_id": str(project["id"]), "unit_id": made[0]["id"],
+                         "old_status": "available", "new_status": "held",
+                         "_actor": f"user:{builder.id}"}]
+    prices = await outbox(services, "catalog.price_changed")
+    assert prices == [{"project_id": str(project["id"]), "unit_id": made[1]["id"],
+                       "old_price_minor": 1_20_00_000_00, "new_price_minor": 1_10_00_000_00,
+                       "currency": "INR", "_actor": f"user:{builder.id}"}]
+
+    # Deleting the tower takes its units; the project follows.
+    assert (await client.delete(f"{API}/towers/{tower['id']}",
+                                headers=builder.headers)).status == 204
+    current = await _project(client, project, builder)
+    assert (current["price_min"], current["units_total"]) == (None, 0)
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"floor": 11}, "floor"), ({"floor": -6}, "floor"), ({"price_minor": -5}, "price_minor"),
+    ({"price_minor": 0}, "price_minor"), ({"price_minor": 1.5}, "price_minor"),
+    ({"super_area_sqft": 500}, "super_area_sqft"), ({"carpet_area_sqft": 0}, "carpet_area_sqft"),
+    ({"bedrooms": 21}, "bedrooms"), ({"facing": "up"}, "facing"), ({"status": "gone"}, "status"),
+    ({"currency": "USD"}, "currency"), ({"currency": "inr"}, "currency"), ({"code": ""}, "code"),
+    ({"unit_type": None}, "unit_type"),
+])
+async def test_bad_units_are_422_and_write_nothing(client, services, builder, make_project,
+                                                   changes, field):
+    project = await make_project(builder, units=[])
+    tower = await _tower(client, project, builder)
+    response = await client.post(f"{API}/towers/{tower['id']}/units",
+                                 json=unit_body(**changes), headers=builder.headers)
+    assert response.status == 422, await response.text()
+    assert field in {e["field"] for e in (await response.json())["errors"]}
+    assert await services.db.fetchval("SELECT count(*) FROM catalog_units") == 0
+
+
+async def test_unit_patch_rules(client, services, builder, make_project):
+    project = await make_project(builder)
+    units = (await (await client.get(f"{API}/projects/{project['id']}/units",
+                                     headers=builder.headers)).json())["items"]
+    unit = units[0]
+    for body, field in (({"super_area_sqft": 100}, "super_area_sqft"),
+                        ({"floor": 99}, "floor")):
+        response = await client.patch(f"{API}/units/{unit['id']}", json=body,
+                                      headers=builder.headers)
+        assert response.status == 422
+        assert [e["field"] for e in (await response.json())["errors"]] == [field]
+    # A code already used in the tower is a conflict.
+    response = await client.patch(f"{API}/units/{unit['id']}", json={"code": units[1]["code"]},
+                                  headers=builder.headers)
+    assert response.status == 409
+    response = await client.post(f"{API}/towers/{unit['tower_id']}/units",
+                                 json=unit_body(units[1]["code"]), headers=builder.headers)
+    assert response.status == 409
+    # Several changes at once: each event once.
+    response = await client.patch(f"{API}/units/{unit['id']}", json={
+        "price_minor": 99_00_000_00, "status": "booked", "facing": "N"},
+        headers=builder.headers)
+    assert response.status == 200
+    body = await response.json()
+    assert (body["price_minor"], body["status"], body["facing"]) == (99_00_000_00, "booked", "N")
+    assert len(await outbox(services, "catalog.price_changed")) == 1
+    assert len(await outbox(services, "catalog.unit_status_changed")) == 1
+
+
+async def test_towers(client, builder, make_project):
+    project = await make_project(builder)
+    pid = project["id"]
+    response = await client.post(f"{API}/projects/{pid}/towers", json={"name": "A", "floors": 5},
+                                 headers=builder.headers)
+    assert response.status == 409
+    for body, field in (({"name": "B", "floors": 0}, "floors"),
+                        ({"name": "B", "floors": 201}, "floors"), ({"floors": 3}, "name")):
+        response = await client.post(f"{API}/projects/{pid}/towers", json=body,
+                                     headers=builder.headers)
+        assert response.status == 422
+        assert field in {e["field"] for e in (await response.json())["errors"]}
+    tower = await _tower(client, project, builder)
+    assert tower["units"] == 2
+    # Not below a floor that has units (A-201 is on floor 2).
+    response = await client.patch(f"{API}/towers/{tower['id']}", json={"floors": 1},
+                                  headers=builder.headers)
+    assert response.status == 422
+    response = await client.patch(f"{API}/towers/{tower['id']}", json={"floors": 2,
+                                                                       "name": "Tower A"},
+                                  headers=builder.headers)
+    assert response.status == 200
+    assert (await response.json())["name"] == "Tower A"
+
+
+async def test_unit_list_pages_and_public_visibility(client, builder, make_project):
+    units = [("A", unit_body(f"A-{i}")) for i in range(5)]
+    project = await make_project(builder, moderation="published", units=units)
+    seen, cursor = [], None
+    while True:
+        url = f"{API}/projects/{project['id']}/units?limit=2" + (
+            f"&cursor={cursor}" if cursor else "")
+        page = await (await client.get(url)).json()
+        seen += [u["code"] for u in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(seen) == [f"A-{i}" for i in range(5)] and len(seen) == 5
+    sold = await (await client.get(f"{API}/projects/{project['id']}/units?status=sold")).json()
+    assert sold["items"] == []
