@@ -426,3 +426,10 @@ async def seed_reviews(tx: Tx, cols: dict[str, list[Any]]) -> int:
         "%(at)s::timestamptz[]) AS s(project_id, action, reason, at) "
         "WHERE NOT EXISTS (SELECT 1 FROM catalog_project_reviews r "
         "WHERE r.project_id = s.project_id AND r.action = s.action AND r.at = s.at)", cols)
+
+
+async def detach_owner(tx: Tx, user_id: uuid.UUID) -> int:
+    """Forget which user manages builders (the user erased their account); how many."""
+    return await tx.execute(
+        "UPDATE catalog_builders SET owner_user_id = NULL, updated_at = now() "
+        "WHERE owner_user_id = %s", (user_id,))

@@ -50,3 +50,13 @@ async def test_api_set_unit_status(client, services, builder, make_project):
         "SELECT payload, actor FROM core_outbox WHERE type = 'catalog.unit_status_changed'")
     assert event["actor"] == "system:bookings"
     assert event["payload"]["new_status"] == "held"
+
+
+async def test_an_erased_user_no_longer_manages_the_builder(client, services, event_bus,
+                                                            builder):
+    response = await client.delete("/api/v1/me", headers=builder.headers)
+    assert response.status == 204
+    await event_bus.drain()
+    row = await services.db.fetchrow("SELECT name, owner_user_id FROM catalog_builders "
+                                     "WHERE id = %s", (builder.builder_id,))
+    assert row["name"] == "Skyline Developers" and row["owner_user_id"] is None

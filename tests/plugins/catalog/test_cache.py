@@ -223,3 +223,22 @@ async def test_a_project_published_through_the_service_appears(client, event_bus
     assert [i["id"] for i in (await search(client, {"q": "skyline meadows"}))["items"]] == [
         str(project["id"])]
     assert (await search(client, {**params, "bhk": 3}))["items"] == []
+
+
+async def test_a_unit_status_change_shows_in_cached_search_at_once(client, builder,
+                                                                   make_project):
+    # No worker drains the bus here: the service's after-commit invalidation alone must make
+    # the change visible (the "within one second", with the worker lagging).
+    project = await make_project(builder, moderation="published")
+    params = {"city": "Pune", "bhk": 2}
+    before = await search(client, params)
+    assert before["items"][0]["units_available"] == 2
+    assert (await search(client, params)) == before  # now cached
+    units = await (await client.get(f"/api/v1/projects/{project['id']}/units",
+                                    headers=builder.headers)).json()
+    unit_id = units["items"][0]["id"]
+    response = await client.patch(f"/api/v1/units/{unit_id}/status", json={"status": "sold"},
+                                  headers=builder.headers)
+    assert response.status == 200, await response.text()
+    after = await search(client, params)
+    assert after["items"][0]["units_available"] == 1
