@@ -206,8 +206,21 @@ async def _upload(request: web.Request, project_id: uuid.UUID | None,
     return json_response(photo, 201, headers={"Location": f"/api/v1/photos/{photo.id}"})
 
 
+@attrs.frozen
+class PhotoForm:
+    """A photo upload (multipart/form-data)."""
+
+    file: bytes = attrs.field(metadata={
+        "description": "JPEG, PNG or WebP, at most plugins.catalog.max_upload_bytes."})
+    alt_text: str = attrs.field(validator=[attrs.validators.min_len(1),
+                                           attrs.validators.max_len(300)],
+                                metadata={"description": "What the photo shows."})
+    position: int | None = attrs.field(default=None, metadata={
+        "description": "0-based place in the gallery (default: last)."})
+
+
 @routes.post("/projects/{id}/photos", params=IdParams, response=Photo, status=201,
-             roles=MANAGERS, max_body=False, errors=(404, 409, 413, 415),
+             roles=MANAGERS, max_body=False, form=PhotoForm, errors=(404, 409, 413, 415),
              rate_limit="60/minute", timeout=120)
 async def upload_project_photo(request: web.Request, params: IdParams) -> web.Response:
     """Add a photo to a project's gallery (multipart: file, alt_text, position)."""
@@ -215,7 +228,7 @@ async def upload_project_photo(request: web.Request, params: IdParams) -> web.Re
 
 
 @routes.post("/units/{id}/photos", params=IdParams, response=Photo, status=201,
-             roles=MANAGERS, max_body=False, errors=(404, 409, 413, 415),
+             roles=MANAGERS, max_body=False, form=PhotoForm, errors=(404, 409, 413, 415),
              rate_limit="60/minute", timeout=120)
 async def upload_unit_photo(request: web.Request, params: IdParams) -> web.Response:
     """Add a photo to a unit's gallery (multipart: file, alt_text, position)."""

@@ -29,6 +29,7 @@ _SIMPLE: dict[Any, dict[str, Any]] = {
     dt.datetime: {"type": "string", "format": "date-time"},
     dt.date: {"type": "string", "format": "date"},
     uuid.UUID: {"type": "string", "format": "uuid"},
+    bytes: {"type": "string", "format": "binary"},  # a file part of a multipart form
     typing.Any: {},
 }
 
@@ -214,6 +215,9 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
     if spec.body is not None:
         op["requestBody"] = {"required": True, "content": {
             "application/json": {"schema": schema_for(spec.body, components)}}}
+    elif spec.form is not None:
+        op["requestBody"] = {"required": True, "content": {
+            "multipart/form-data": {"schema": schema_for(spec.form, components)}}}
     ok: dict[str, Any] = {"description": "Success"}
     if spec.status != 204:
         media = spec.content_type or "application/json"

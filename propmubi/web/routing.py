@@ -73,6 +73,8 @@ class RouteSpec:
     # None: [http] max_body_bytes; an int: this route's own limit; False: the handler bounds
     # the body itself as it streams it.
     max_body: int | bool | None = None
+    # attrs class documenting a multipart/form-data body the handler reads itself (OpenAPI).
+    form: type | None = None
 
 
 class Routes:
@@ -89,7 +91,8 @@ class Routes:
               errors: Sequence[int] = (), name: str | None = None,
               content_type: str | None = None,
               roles: Sequence[str] | None = None,
-              max_body: int | bool | None = None) -> Callable[[Any], Any]:
+              max_body: int | bool | None = None,
+              form: type | None = None) -> Callable[[Any], Any]:
         """Declare a route; see the module docstring.
 
         :param params: attrs class for the path's ``{placeholders}``.
@@ -100,6 +103,8 @@ class Routes:
         :param timeout: seconds before the handler is cancelled with 504.
         :param roles: role names, one of which the caller must hold (``["*"]``: any
             authenticated caller); None makes the route public.
+        :param form: attrs class describing a ``multipart/form-data`` body, for the OpenAPI
+            document only (the handler reads the parts itself); ``bytes`` fields are files.
         :param max_body: bytes of body this route accepts instead of ``[http] max_body_bytes``;
             False when the handler streams the body and enforces its own limit.
         """
@@ -108,7 +113,7 @@ class Routes:
             raise TypeError(f"{method} {path}: max_body= must be a positive byte count or False")
         if isinstance(roles, str) or (roles is not None and not roles):
             raise TypeError(f"{method} {path}: roles= must be a non-empty list of role names")
-        for cls, what in ((body, "body"), (query, "query"), (params, "params")):
+        for cls, what in ((body, "body"), (query, "query"), (params, "params"), (form, "form")):
             if cls is not None and not attrs.has(cls):
                 raise TypeError(f"{method} {path}: {what}= must be an attrs class")
             if cls is not None:
@@ -127,7 +132,8 @@ class Routes:
                 summary=summary or (doc.splitlines()[0] if doc else ""),
                 description=doc, tags=tuple(tags) or self.tags, rate_limit=limit,
                 timeout=timeout, errors=tuple(errors), content_type=content_type,
-                roles=tuple(roles) if roles is not None else None, max_body=max_body))
+                roles=tuple(roles) if roles is not None else None, max_body=max_body,
+                form=form))
             return handler
 
         return decorator
