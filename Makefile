@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: dev test lint bench bench-auth clean-var
+.PHONY: dev test lint bench bench-auth bench-catalog clean-var
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ bench: $(VENV)/.installed-test
 
 bench-auth: $(VENV)/.installed-test
 	$(BIN)/python tests/bench/bench_auth.py
+
+bench-catalog: $(VENV)/.installed-test
+	$(BIN)/python tests/bench/bench_catalog.py
 
 clean-var:
 	rm -rf var
