@@ -44,13 +44,11 @@ import platform
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -256,28 +254,7 @@ def sanity_checks(base: str, signed_in: dict[str, Any], spare: str) -> None:
 # -------------------------------------------------------------------------------------------------
 
 
-def run_wrk(url: str, duration: int, threads: int, connections: int, *,
-            script: Path = HERE / "report.lua", script_args: Sequence[str] = (),
-            headers: dict[str, str] | None = None) -> dict[str, Any]:
-    args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
-            "-s", str(script)]
-    for name, value in (headers or {}).items():
-        args += ["-H", f"{name}: {value}"]
-    args.append(url)
-    if script_args:
-        args += ["--", *script_args]
-    proc = bh.spawn(args, stdout=subprocess.PIPE)
-    try:
-        out, _ = proc.communicate(timeout=duration + 60)  # wrk stops by itself after -d
-    finally:
-        bh.stop([proc])
-    text = out.decode(errors="replace")
-    match = re.search(r"BENCH-JSON (\{.*\})", text)
-    if proc.returncode != 0 or not match:
-        raise RuntimeError(f"wrk failed ({proc.returncode}):\n{text}")
-    data = json.loads(match[1])
-    data["raw"] = text
-    return data
+run_wrk = bh.run_wrk
 
 
 def measure(label: str, route: str, url: str, args: argparse.Namespace, servers: list[int],

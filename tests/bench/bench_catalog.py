@@ -70,7 +70,6 @@ import random
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -404,22 +403,10 @@ def check_paths(base: str, paths: Sequence[str], label: str, concurrency: int = 
 
 def run_wrk(base: str, pool_file: Path, mode: str, duration: int, threads: int,
             connections: int) -> dict[str, Any]:
-    args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
-            "--timeout", "10s", "-s", str(HERE / "catalog_mix.lua"), base,
-            "--", str(pool_file), mode, str(threads)]
-    env = bh.base_env() | {"BENCH_REPORT_LUA": str(HERE / "report.lua")}
-    proc = bh.spawn(args, env=env, stdout=subprocess.PIPE)
-    try:
-        out, _ = proc.communicate(timeout=duration + 60)  # wrk stops by itself after -d
-    finally:
-        bh.stop([proc])
-    text = out.decode(errors="replace")
-    match = re.search(r"BENCH-JSON (\{.*\})", text)
-    if proc.returncode != 0 or not match:
-        raise RuntimeError(f"wrk failed ({proc.returncode}):\n{text}")
-    data = json.loads(match[1])
-    data["raw"] = text
-    return data
+    return bh.run_wrk(base, duration, threads, connections, script=HERE / "catalog_mix.lua",
+                      script_args=[str(pool_file), mode, str(threads)],
+                      extra=["--timeout", "10s"],
+                      env=bh.base_env() | {"BENCH_REPORT_LUA": str(HERE / "report.lua")})
 
 
 class RedisProbe:

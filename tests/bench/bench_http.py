@@ -41,7 +41,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -231,10 +231,23 @@ class Result:
         return self.backend_cpu / self.requests * 1e6 if self.requests else 0.0
 
 
-def run_wrk(url: str, duration: int, threads: int, connections: int) -> dict[str, Any]:
-    args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
-            "-s", str(HERE / "report.lua"), url]
-    proc = spawn(args, stdout=subprocess.PIPE)
+def run_wrk(url: str, duration: int, threads: int, connections: int, *,
+            script: Path = HERE / "report.lua", script_args: Sequence[str] = (),
+            headers: dict[str, str] | None = None, extra: Sequence[str] = (),
+            env: dict[str, str] | None = None) -> dict[str, Any]:
+    """One bounded wrk run; the JSON that ``report.lua`` prints (plus wrk's ``raw`` text).
+
+    ``script`` may be another Lua script that ends by loading ``report.lua``; ``script_args``
+    go after ``--``; ``extra`` are more wrk options (``--timeout 10s``).
+    """
+    args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", *extra,
+            "-s", str(script)]
+    for name, value in (headers or {}).items():
+        args += ["-H", f"{name}: {value}"]
+    args.append(url)
+    if script_args:
+        args += ["--", *script_args]
+    proc = spawn(args, env=env, stdout=subprocess.PIPE)
     try:
         out, _ = proc.communicate(timeout=duration + 60)  # wrk stops by itself after -d
     finally:
