@@ -1,9 +1,11 @@
 """The Redis cache of search, suggest and feed answers, and its invalidation by events.
 
-Keys. An answer is stored under
-``p:catalog:cache:<endpoint>:<global gen>.<scope gen>:<digest>`` where ``digest`` is the
-SHA-256 of the canonical form of the validated parameters (repeated values sorted, case
-folded) and the generations are counters read just before the database is asked:
+Keys. An answer is stored under ``p:catalog:cache:<endpoint>:<digest>`` where ``digest`` is
+the SHA-256 of the canonical form of the validated parameters (repeated values sorted, case
+folded), as ``<global gen>.<scope gen>|<JSON>``: the generations are counters read just before
+the database is asked, and an entry is an answer only while they are still current. A lookup
+is one pipelined round trip (the two counters and the entry), not one to learn the counters
+and another for the entry:
 
 - ``p:catalog:gen`` (global): bumped when what changed cannot be pinned on one city (a
   deleted project, a project that moved city, a builder rename or verification);
@@ -13,11 +15,12 @@ folded) and the generations are counters read just before the database is asked:
   and every search, even one filtered on a city, because its city facet (disjunctive, so
   counted without the city filter) counts the projects of every city.
 
-Invalidation is two INCRs whatever the number of cached answers (O(1)): answers stored under
-old generations are never read again and expire with ``cache_ttl``. It is correct because the
-generations are read *before* the query and bumped *after* the change commits: an answer
-computed from the state before a change is either stored under a generation that the change's
-bump has already made unreachable, or was computed after the commit (then it is fresh). The
+Invalidation is two INCRs whatever the number of cached answers (O(1)): an entry stamped with
+old generations is a miss, recomputed and overwritten, or expires with ``cache_ttl``. It is
+correct because the generations are read *before* the query and bumped *after* the change
+commits: an answer computed from the state before a change is either stamped with a
+generation that the change's bump has already made stale, or was computed after the commit
+(then it is fresh). The
 generation keys have no TTL (a handful of small counters), so they are not evicted by a
 volatile-* policy and never fall back to a value an old answer was stored under.
 
@@ -114,22 +117,24 @@ async def cached(services: Services, endpoint: str, params: Mapping[str, Any],
     :param compute: returns the answer (attrs instances or plain data) from the database.
     """
     redis = services.redis
+    key = services.keys.plugin("catalog", "cache", endpoint, digest(params))
     try:
-        gens = await redis.mget(_global_gen(services), _scope_gen(services, city))
-        key = services.keys.plugin("catalog", "cache", endpoint,
-                                   f"{gens[0] or 0}.{gens[1] or 0}", digest(params))
-        text = await redis.get(key)
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.mget(_global_gen(services), _scope_gen(services, city))
+            pipe.get(key)
+            gens, entry = await pipe.execute()
     except _FAILURES as exc:
         REQUESTS.labels(endpoint, "error").inc()
         log.warning("search cache unavailable, answering from the database: %s", exc)
         return orjson.dumps(unstructure(await compute())).decode()
-    if text is not None:
+    stamp = f"{gens[0] or 0}.{gens[1] or 0}|"
+    if entry is not None and entry.startswith(stamp):
         REQUESTS.labels(endpoint, "hit").inc()
-        return text
+        return entry[len(stamp):]
     REQUESTS.labels(endpoint, "miss").inc()
     text = orjson.dumps(unstructure(await compute())).decode()
     try:
-        await redis.set(key, text, ex=_ttl(services))
+        await redis.set(key, stamp + text, ex=_ttl(services))
     except _FAILURES as exc:
         log.warning("search cache unavailable, answer not stored: %s", exc)
     return text
