@@ -13,10 +13,10 @@ import uuid
 from typing import Any
 
 from propmubi.db import Database, Tx
-from propmubi_plugins.catalog import service, store
+from propmubi_plugins.catalog import inputs, service, store
 
 #: Unit statuses (``available``, ``held``, ``booked``, ``sold``, ``blocked``).
-UNIT_STATUSES = service.UNIT_STATUSES
+UNIT_STATUSES = inputs.UNIT_STATUSES
 
 
 async def builder(q: Database | Tx, builder_id: uuid.UUID) -> dict[str, Any] | None:

@@ -21,11 +21,10 @@ from attrs import validators as v
 from propmubi.errors import FieldError, Unauthorized, UnsupportedMediaType, ValidationFailed
 from propmubi.web.appkeys import PRINCIPAL, SERVICES
 from propmubi.web.routing import Routes
-from propmubi_plugins.catalog import service
-from propmubi_plugins.catalog.service import (
+from propmubi_plugins.catalog import inputs, service
+from propmubi_plugins.catalog.inputs import (
     BuilderIn,
     BuilderPatch,
-    Caller,
     ProjectIn,
     ProjectPatch,
     TowerIn,
@@ -33,6 +32,7 @@ from propmubi_plugins.catalog.service import (
     UnitIn,
     UnitPatch,
 )
+from propmubi_plugins.catalog.service import Caller
 
 routes = Routes(tags=["catalog"])
 
@@ -64,7 +64,7 @@ class PageQuery:
     limit: int = attrs.field(default=20, validator=[v.ge(1), v.le(100)])
     cursor: str | None = attrs.field(default=None, validator=v.optional(v.max_len(200)))
     moderation: str | None = attrs.field(
-        default=None, validator=service.optional_one_of(service.MODERATION_STATES))
+        default=None, validator=inputs.optional_one_of(inputs.MODERATION_STATES))
 
 
 @attrs.frozen
@@ -73,7 +73,7 @@ class UnitQuery:
 
     tower_id: uuid.UUID | None = None
     status: str | None = attrs.field(
-        default=None, validator=service.optional_one_of(service.UNIT_STATUSES))
+        default=None, validator=inputs.optional_one_of(inputs.UNIT_STATUSES))
     limit: int = attrs.field(default=100, validator=[v.ge(1), v.le(500)])
     cursor: str | None = attrs.field(default=None, validator=v.optional(v.max_len(200)))
 
@@ -82,12 +82,12 @@ class UnitQuery:
 class ReasonIn:
     """Why (shown to the builder)."""
 
-    reason: str = attrs.field(validator=[v.min_len(1), v.max_len(2000), service._not_blank])
+    reason: str = attrs.field(validator=[v.min_len(1), v.max_len(2000), inputs.not_blank])
 
 
 @attrs.frozen
 class UnitStatusIn:
-    status: str = attrs.field(validator=v.in_(service.UNIT_STATUSES))
+    status: str = attrs.field(validator=v.in_(inputs.UNIT_STATUSES))
 
 
 @attrs.frozen
@@ -287,10 +287,10 @@ def _decode_cursor(cursor: str, count: int) -> list[str]:
 @routes.get("/catalog/vocabulary", response=Vocabulary)
 async def vocabulary(request: web.Request) -> Vocabulary:
     """The amenity vocabulary and the statuses projects and units may take."""
-    return Vocabulary(amenities=list(service.AMENITIES),
-                      project_statuses=list(service.PROJECT_STATUSES),
-                      moderation_states=list(service.MODERATION_STATES),
-                      unit_statuses=list(service.UNIT_STATUSES), facings=list(service.FACINGS))
+    return Vocabulary(amenities=list(inputs.AMENITIES),
+                      project_statuses=list(inputs.PROJECT_STATUSES),
+                      moderation_states=list(inputs.MODERATION_STATES),
+                      unit_statuses=list(inputs.UNIT_STATUSES), facings=list(inputs.FACINGS))
 
 
 @routes.post("/builders", body=BuilderIn, response=BuilderOut, status=201, roles=MANAGERS,

@@ -24,7 +24,8 @@ from typing import Any
 
 from propmubi.context import Services
 from propmubi_plugins.catalog import store
-from propmubi_plugins.catalog.service import AMENITIES, FACINGS, slugify
+from propmubi_plugins.catalog.inputs import AMENITIES, FACINGS
+from propmubi_plugins.catalog.service import slugify
 
 log = logging.getLogger(__name__)
 

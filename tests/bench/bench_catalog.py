@@ -93,8 +93,8 @@ from propmubi.context import open_services  # noqa: E402
 from propmubi.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
 from propmubi.plugins import load_plugins  # noqa: E402
 from propmubi_plugins.auth.settings import generate_signing_key  # noqa: E402
+from propmubi_plugins.catalog.inputs import AMENITIES  # noqa: E402
 from propmubi_plugins.catalog.seed import CITIES  # noqa: E402
-from propmubi_plugins.catalog.service import AMENITIES  # noqa: E402
 
 say = bh.say
 HOST = bh.HOST

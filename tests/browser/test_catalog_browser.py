@@ -18,7 +18,7 @@ from propmubi.context import open_services
 from propmubi.ids import uuid7
 from propmubi.plugins import PluginSet
 from propmubi.web.auth import Principal
-from propmubi_plugins.catalog import media, service
+from propmubi_plugins.catalog import inputs, media, service
 from tests.browser.conftest import Console
 from tests.browser.test_console_browser import sign_in
 
@@ -44,11 +44,11 @@ async def projects(services: Any) -> tuple[uuid.UUID, uuid.UUID]:
     two towers of units in every status and two photos."""
     staff = service.Caller(user_id=uuid7(), roles={"staff"})
     db = services.db
-    builder = await service.create_builder(db, staff, service.BuilderIn(
+    builder = await service.create_builder(db, staff, inputs.BuilderIn(
         name="Skyline Developers", rera_promoter_id="PRM-PUNE-0042"))
     ids = []
     for name, locality in (("Green Meadows", "Baner"), ("Riverside Greens", "Kharadi")):
-        project = await service.create_project(db, staff, service.ProjectIn(
+        project = await service.create_project(db, staff, inputs.ProjectIn(
             name=name, city="Pune", locality=locality, address=f"Survey 12, {locality} Road",
             lat=18.559, lng=73.786, rera_number="P52100012345", status="under_construction",
             possession_date=dt.date(2028, 6, 30), amenities=["gym", "swimming_pool", "lift"],
@@ -58,11 +58,11 @@ async def projects(services: Any) -> tuple[uuid.UUID, uuid.UUID]:
     n = 0
     for tower_name, floors in (("A", 5), ("B", 3)):
         tower = await service.create_tower(db, staff, first,
-                                           service.TowerIn(name=tower_name, floors=floors))
+                                           inputs.TowerIn(name=tower_name, floors=floors))
         for floor in range(floors, 0, -1):
             for door in (1, 2, 3):
                 bedrooms = 3 if door == 3 else 2
-                await service.create_unit(db, staff, tower["id"], service.UnitIn(
+                await service.create_unit(db, staff, tower["id"], inputs.UnitIn(
                     code=f"{tower_name}-{floor}0{door}", unit_type=f"{bedrooms}BHK",
                     bedrooms=bedrooms, carpet_area_sqft=650 + 150 * bedrooms, floor=floor,
                     price_minor=(70 + 5 * floor + 30 * (bedrooms - 2)) * 1_00_000_00,

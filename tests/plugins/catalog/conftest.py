@@ -28,7 +28,7 @@ from propmubi.ids import uuid7
 from propmubi.web.appkeys import SERVICES
 from propmubi_plugins.auth import service as auth_service
 from propmubi_plugins.auth import store as auth_store
-from propmubi_plugins.catalog import service
+from propmubi_plugins.catalog import inputs, service
 from tests.plugins.auth.conftest import AUTH_SETTINGS
 
 API = "/api/v1"
@@ -89,7 +89,7 @@ def make_user(client: Any) -> MakeUser:
 
 async def _with_builder(client: Any, user: User, name: str) -> User:
     row = await service.create_builder(client.app[SERVICES].db, user.caller,
-                                       service.BuilderIn(name=name))
+                                       inputs.BuilderIn(name=name))
     return attrs.evolve(user, builder_id=row["id"])
 
 
@@ -146,19 +146,19 @@ def make_project(client: Any, staff: User) -> Callable[..., Awaitable[dict[str, 
                    units: list[tuple[str, dict[str, Any]]] | None = None,
                    **fields: Any) -> dict[str, Any]:
         db = client.app[SERVICES].db
-        data = service.ProjectIn(**{**PROJECT, "possession_date": None, **fields})
+        data = inputs.ProjectIn(**{**PROJECT, "possession_date": None, **fields})
         project = await service.create_project(db, owner.caller, data)
         tower_ids = {}
         for name, floors in (towers if towers is not None else {"A": 10}).items():
             tower = await service.create_tower(db, owner.caller, project["id"],
-                                               service.TowerIn(name=name, floors=floors))
+                                               inputs.TowerIn(name=name, floors=floors))
             tower_ids[name] = tower["id"]
         default_units = [("A", unit_body("A-101")),
                          ("A", unit_body("A-201", floor=2, price_minor=90_00_000_00))]
         for tower_name, body in (units if units is not None else
                                  default_units if "A" in tower_ids else []):
             await service.create_unit(db, owner.caller, tower_ids[tower_name],
-                                      service.UnitIn(**body))
+                                      inputs.UnitIn(**body))
         if moderation in ("in_review", "published", "rejected"):
             await service.moderate(db, owner.caller, project["id"], "submit")
         if moderation == "published":
