@@ -37,7 +37,7 @@ from propmubi_plugins.auth.settings import AuthSettings
 def propmubi_plugin_info() -> PluginInfo:
     """Name and version; auth needs no other plugin."""
     return PluginInfo(name="auth", version="0.1.0",
-                      description="phone OTP sign-in, tokens, sessions, roles")
+                      description="phone OTP sign-in, tokens, sessions, roles, consent, KYC")
 
 
 @hookimpl
