@@ -7,21 +7,18 @@ who could never succeed (401 / 403 before any input is read).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import uuid
 from typing import Any
 
 import attrs
-import orjson
 from aiohttp import web
 from attrs import validators as v
 
 from propmubi.errors import FieldError, Unauthorized, UnsupportedMediaType, ValidationFailed
 from propmubi.web.appkeys import PRINCIPAL, SERVICES
 from propmubi.web.routing import Routes
-from propmubi_plugins.catalog import inputs, service
+from propmubi_plugins.catalog import cursors, inputs, service
 from propmubi_plugins.catalog.inputs import (
     BuilderIn,
     BuilderPatch,
@@ -262,21 +259,19 @@ def _project(row: dict[str, Any]) -> ProjectOut:
 
 
 def _encode_cursor(*parts: Any) -> str:
-    raw = orjson.dumps([p.isoformat() if isinstance(p, dt.datetime) else str(p)
-                        for p in parts])
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return cursors.pack([p.isoformat() if isinstance(p, dt.datetime) else str(p)
+                         for p in parts])
 
 
 def _decode_cursor(cursor: str, count: int) -> list[str]:
     """The parts of an opaque cursor; a tampered one is a 422 on ``cursor``."""
     try:
-        parts = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if isinstance(parts, list) and len(parts) == count and all(
-                isinstance(p, str) for p in parts):
-            return parts
-    except (ValueError, binascii.Error, orjson.JSONDecodeError):
-        pass
-    raise ValidationFailed([FieldError("query", "cursor", "not a cursor from this list")])
+        parts = cursors.unpack(cursor)
+    except ValueError:
+        parts = []
+    if len(parts) != count or not all(isinstance(p, str) for p in parts):
+        raise ValidationFailed([FieldError("query", "cursor", "not a cursor from this list")])
+    return parts
 
 
 # --------------------------------------------------------------------------------------------

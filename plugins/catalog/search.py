@@ -23,8 +23,6 @@ Semantics worth knowing:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import hashlib
 import math
@@ -36,7 +34,7 @@ import attrs
 import orjson
 
 from propmubi.errors import FieldError, ValidationFailed
-from propmubi_plugins.catalog import search_store
+from propmubi_plugins.catalog import cursors, search_store
 
 SORTS = ("relevance", "price_asc", "price_desc", "distance", "newest")
 STATUSES = ("upcoming", "under_construction", "ready")
@@ -363,8 +361,7 @@ def _fingerprint(canonical: dict[str, Any], sort: str) -> str:
 
 def encode_cursor(fingerprint: str, key: str, row_id: uuid.UUID) -> str:
     """An opaque cursor: the last row's sort key and id, and the search it belongs to."""
-    raw = orjson.dumps([_CURSOR_VERSION, fingerprint, key, str(row_id)])
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return cursors.pack([_CURSOR_VERSION, fingerprint, key, str(row_id)])
 
 
 _INT_KEY = re.compile(r"-?\d{1,19}")
@@ -393,8 +390,7 @@ def _typed_key(sort: str, key: str) -> Any:
 def decode_cursor(cursor: str, fingerprint: str, sort: str) -> tuple[Any, uuid.UUID]:
     """The (key, id) a cursor carries; ValueError when it is not one of this search's."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        version, fp, key, row_id = orjson.loads(raw)
+        version, fp, key, row_id = cursors.unpack(cursor)
         if version != _CURSOR_VERSION or not isinstance(key, str) or len(key) > 64:
             raise ValueError("not a cursor")
         if fp != fingerprint:
@@ -403,8 +399,7 @@ def decode_cursor(cursor: str, fingerprint: str, sort: str) -> tuple[Any, uuid.U
     except ValueError as exc:
         message = str(exc) if "another search" in str(exc) else "is not a valid cursor"
         raise ValueError(message) from None
-    except (binascii.Error, TypeError, AttributeError, OverflowError,
-            orjson.JSONDecodeError):
+    except (TypeError, AttributeError, OverflowError):
         raise ValueError("is not a valid cursor") from None
 
 
