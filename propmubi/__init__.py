@@ -5,6 +5,11 @@ Plugins import what they need from here: the ``hookimpl`` marker and the public 
 
 import pluggy
 
+from propmubi import aiocompat
+
+# Before anything else runs: Python 3.11's asyncio.wait_for loses cancellations (see aiocompat).
+aiocompat.install()
+
 __version__ = "0.1.0"
 PROJECT_NAME = "propmubi"
 

@@ -165,10 +165,15 @@ class Scheduler:
         The run is cancelled when it exceeds ``job.timeout`` and when the lease is found lost
         (another scheduler may then start the same tick: two runs must not overlap).
         """
+        finished = asyncio.Event()
 
         async def heartbeat() -> None:
-            while True:
-                await asyncio.sleep(self.lease_ms / 3000)
+            # Ended through ``finished`` rather than cancelled, so that its end never depends on
+            # a cancellation reaching it through a Redis call.
+            while not finished.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(finished.wait(), self.lease_ms / 3000)
+                    return
                 try:
                     kept = await self._extend(keys=[lease], args=[self.holder, self.lease_ms])
                 except Exception:  # Redis hiccup: the lease still has time; try again
@@ -203,9 +208,8 @@ class Scheduler:
             if not runner.done():  # the scheduler itself is being cancelled
                 await _cancel_and_wait(runner)
                 outcome = "cancelled"
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+            finished.set()
+            await asyncio.wait({beat})  # it ends at once, or after the Redis call in progress
             RUNS.labels(job.name, outcome).inc()
             if outcome == "ok":
                 LAST_SUCCESS.labels(job.name).set(time.time())

@@ -494,7 +494,10 @@ async def terminate(*procs: Proc) -> None:
     for proc in procs:
         proc.popen.send_signal(signal.SIGTERM)
     for proc in procs:
-        code = await asyncio.to_thread(proc.popen.wait, 60)
+        try:
+            code = await asyncio.to_thread(proc.popen.wait, 60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"scheduler {proc.popen.pid} did not stop on SIGTERM:\n{proc.output()}")
         assert code == 0, proc.output()
 
 
