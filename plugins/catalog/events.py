@@ -57,6 +57,16 @@ class ProjectDeleted:
     builder_id: uuid.UUID
 
 
+@event("catalog.units_deleted", version=1, aggregate="project_id")
+@attrs.frozen
+class UnitsDeleted:
+    """Units were deleted: one unit, or every unit of a deleted tower (``tower_id`` set)."""
+
+    project_id: uuid.UUID
+    unit_ids: list[uuid.UUID]
+    tower_id: uuid.UUID | None = None
+
+
 @event("catalog.unit_status_changed", version=1, aggregate="project_id")
 @attrs.frozen
 class UnitStatusChanged:
@@ -81,4 +91,4 @@ class PriceChanged:
 
 
 EVENT_TYPES: list[type] = [ProjectCreated, ProjectUpdated, ProjectPublished, ProjectDeleted,
-                           UnitStatusChanged, PriceChanged]
+                           UnitsDeleted, UnitStatusChanged, PriceChanged]

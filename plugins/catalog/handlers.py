@@ -1,6 +1,7 @@
 """What the catalogue does when events arrive: its caches forget what an event made stale
-(``cache.py``), a deleted project's media objects are removed (``media.py``), and a user who
-erased their account stops being the manager of a builder (the builder, a company, stays).
+(``cache.py``), the media objects of deleted projects and units are removed (``media.py``), and
+a user who erased their account stops being the manager of a builder (the builder, a company,
+stays).
 
 A plugin has one handler per event type; this module runs each part's handler in turn, in the
 one transaction the bus gives the plugin's group.

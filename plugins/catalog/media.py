@@ -5,7 +5,9 @@ at most ``_PROCESSING_SLOTS`` at a time), its three renditions are written to th
 backend, and only then is the row inserted, with a ``catalog.project_updated`` event
 (``fields=["photos"]``) in the same transaction. A failed insert removes the objects it wrote.
 Deleting a photo removes its row first and its objects after the commit; deleting a project
-removes everything under ``projects/<id>/`` when ``catalog.project_deleted`` arrives.
+removes everything under ``projects/<id>/`` when ``catalog.project_deleted`` arrives, and
+deleting a unit (or a tower with its units) removes ``projects/<id>/units/<unit>/`` when
+``catalog.units_deleted`` arrives.
 """
 
 from __future__ import annotations
@@ -337,7 +339,19 @@ async def on_project_deleted(tx: Tx, delivery: Delivery) -> None:
     log.info("removed %d media objects of deleted project %s", removed, project_id)
 
 
+async def on_units_deleted(tx: Tx, delivery: Delivery) -> None:
+    """Remove the objects of each deleted unit's gallery (their rows went with the units)."""
+    event = delivery.event
+    storage = runtime(delivery.services).storage
+    removed = 0
+    for unit_id in event.unit_ids:
+        removed += await storage.delete_prefix(f"projects/{event.project_id}/units/{unit_id}/")
+    log.info("removed %d media objects of %d deleted unit(s) of project %s", removed,
+             len(event.unit_ids), event.project_id)
+
+
 def handlers() -> Mapping[str, Callable[..., Awaitable[Any]]]:
-    """Event type -> handler (a deleted project's objects are removed)."""
-    return {"catalog.project_deleted": on_project_deleted}
+    """Event type -> handler (deleted projects' and units' objects are removed)."""
+    return {"catalog.project_deleted": on_project_deleted,
+            "catalog.units_deleted": on_units_deleted}
 

@@ -43,6 +43,7 @@ from propmubi_plugins.catalog.events import (
     ProjectDeleted,
     ProjectPublished,
     ProjectUpdated,
+    UnitsDeleted,
     UnitStatusChanged,
 )
 from propmubi_plugins.catalog.inputs import (
@@ -429,6 +430,9 @@ async def delete_tower(db: Database, caller: Caller, tower_id: uuid.UUID) -> Non
         units = await store.delete_tower(tx, tower_id)
         await store.recompute_derived(tx, [project["id"]])
         await _changed(tx, project, ["towers", "units"] if units else ["towers"], caller)
+        if units:
+            await publish(tx, UnitsDeleted(project_id=project["id"], unit_ids=units,
+                                           tower_id=tower_id), actor=caller.actor)
 
 
 # --------------------------------------------------------------------------------------------
@@ -600,6 +604,8 @@ async def delete_unit(db: Database, caller: Caller, unit_id: uuid.UUID) -> None:
         await store.delete_unit(tx, unit_id)
         await store.recompute_derived(tx, [parent["id"]])
         await _changed(tx, parent, ["units"], caller)
+        await publish(tx, UnitsDeleted(project_id=parent["id"], unit_ids=[unit_id]),
+                      actor=caller.actor)
 
 
 async def import_units(db: Database, caller: Caller, project_id: uuid.UUID, text: str

@@ -259,12 +259,12 @@ async def highest_unit_floor(q: Q, tower_id: uuid.UUID) -> int | None:
                             (tower_id,))
 
 
-async def delete_tower(tx: Tx, tower_id: uuid.UUID) -> int:
-    """Delete a tower and its units; the number of units deleted with it."""
-    units = await tx.fetchval("SELECT count(*) FROM catalog_units WHERE tower_id = %s",
-                              (tower_id,))
+async def delete_tower(tx: Tx, tower_id: uuid.UUID) -> list[uuid.UUID]:
+    """Delete a tower and its units; the ids of the units deleted with it."""
+    units = await tx.fetch("DELETE FROM catalog_units WHERE tower_id = %s RETURNING id",
+                           (tower_id,))
     await tx.execute("DELETE FROM catalog_towers WHERE id = %s", (tower_id,))
-    return int(units)
+    return [row["id"] for row in units]
 
 
 # --------------------------------------------------------------------------------------------

@@ -212,6 +212,42 @@ async def test_deleting_a_project_removes_all_its_objects(client, people, servic
     assert len(stored_files(root)) == 3
 
 
+async def test_deleting_a_unit_or_a_tower_removes_the_units_objects(client, people, services,
+                                                                     event_bus, tmp_path):
+    root = tmp_path / "media"
+    project = await insert_project(client, people.builder)
+    cover = await uploaded(client, project.id, people.builder, png(1))
+    response = await upload(client, project.unit_id, people.builder, png(2), unit=True)
+    assert response.status == 201
+    # A second unit in the same tower, with a photo of its own.
+    tower_id = await services.db.fetchval("SELECT tower_id FROM catalog_units WHERE id = %s",
+                                          (project.unit_id,))
+    response = await client.post(
+        f"{API}/towers/{tower_id}/units", headers=people.builder.headers,
+        json={"code": "A-102", "unit_type": "3BHK", "bedrooms": 3, "carpet_area_sqft": 900,
+              "floor": 1, "price_minor": 9_000_000_00})
+    assert response.status == 201, await response.text()
+    second = (await response.json())["id"]
+    response = await upload(client, second, people.builder, png(3), unit=True)
+    assert response.status == 201
+    units_folder = root / "projects" / str(project.id) / "units"
+    assert {p.name for p in units_folder.iterdir()} == {str(project.unit_id), second}
+
+    assert (await client.delete(f"{API}/units/{project.unit_id}",
+                                headers=people.builder.headers)).status == 204
+    await event_bus.drain()
+    assert {p.name for p in units_folder.iterdir()} == {second}
+    assert len(stored_files(root)) == 6  # the project's photo and the other unit's
+
+    assert (await client.delete(f"{API}/towers/{tower_id}",
+                                headers=people.builder.headers)).status == 204
+    await event_bus.drain()
+    assert [f for f in stored_files(root) if "units" in f.parts] == []
+    assert len(stored_files(root)) == 3
+    assert (await client.get(cover["urls"]["web"])).status == 200
+    assert [p["id"] for p in await gallery(client, project.id, people.builder)] == [cover["id"]]
+
+
 async def test_concurrent_uploads_keep_the_gallery_dense(client, people):
     project = await insert_project(client, people.builder)
     names = [f"photo {i}" for i in range(6)]

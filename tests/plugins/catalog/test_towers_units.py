@@ -72,6 +72,25 @@ async def test_derived_columns_follow_every_unit_change(client, services, builde
     current = await _project(client, project, builder)
     assert (current["price_min"], current["units_total"]) == (None, 0)
 
+    # One event per deletion, naming every unit that went (the media consumer needs them).
+    deleted = await outbox(services, "catalog.units_deleted")
+    actor = f"user:{builder.id}"
+    assert deleted[0] == {"project_id": str(project["id"]), "unit_ids": [made[0]["id"]],
+                          "tower_id": None, "_actor": actor}
+    assert deleted[1].pop("unit_ids") in ([made[1]["id"], made[2]["id"]],
+                                          [made[2]["id"], made[1]["id"]])
+    assert deleted[1:] == [{"project_id": str(project["id"]), "tower_id": tower["id"],
+                            "_actor": actor}]
+
+    # An empty tower's deletion deletes no unit and says nothing of units.
+    response = await client.post(f"{API}/projects/{project['id']}/towers",
+                                 json={"name": "B", "floors": 4}, headers=builder.headers)
+    assert response.status == 201, await response.text()
+    empty = await response.json()
+    assert (await client.delete(f"{API}/towers/{empty['id']}",
+                                headers=builder.headers)).status == 204
+    assert len(await outbox(services, "catalog.units_deleted")) == 2
+
 
 @pytest.mark.parametrize(("changes", "field"), [
     ({"floor": 11}, "floor"), ({"floor": -6}, "floor"), ({"price_minor": -5}, "price_minor"),
