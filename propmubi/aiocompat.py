@@ -23,11 +23,12 @@ import sys
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-__all__ = ["install", "wait_for"]
+__all__ = ["ORIGINAL_WAIT_FOR", "install", "wait_for"]
 
 T = TypeVar("T")
 
-_ORIGINAL = asyncio.wait_for
+#: The interpreter's own ``wait_for`` (the test that shows the difference uses it).
+ORIGINAL_WAIT_FOR: Any = asyncio.wait_for
 
 
 async def wait_for(aw: Awaitable[T], timeout: float | None) -> T:  # noqa: ASYNC109 (the API)
@@ -53,8 +54,3 @@ def install() -> None:
         module: Any = asyncio
         module.wait_for = wait_for
         module.tasks.wait_for = wait_for
-
-
-def original() -> Any:
-    """The interpreter's own ``wait_for`` (for the test that shows the difference)."""
-    return _ORIGINAL

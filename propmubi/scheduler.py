@@ -170,7 +170,7 @@ class Scheduler:
         async def heartbeat() -> None:
             # Ended through ``finished`` rather than cancelled, so that its end never depends on
             # a cancellation reaching it through a Redis call.
-            while not finished.is_set():
+            while True:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(finished.wait(), self.lease_ms / 3000)
                     return

@@ -38,14 +38,14 @@ def test_install_replaced_wait_for_before_anything_ran():
         assert asyncio.wait_for is aiocompat.wait_for
         assert asyncio.tasks.wait_for is aiocompat.wait_for
     else:
-        assert asyncio.wait_for is aiocompat.original()
+        assert asyncio.wait_for is aiocompat.ORIGINAL_WAIT_FOR
 
 
 @pytest.mark.skipif(sys.version_info >= (3, 12), reason="the bug is fixed in the interpreter")
 async def test_the_interpreters_wait_for_loses_a_cancellation_that_meets_a_result():
     # The race, made deterministic: the awaited future gets its result and the waiting task is
     # cancelled within the same loop iteration.
-    for wait_for, lost in ((aiocompat.original(), True), (aiocompat.wait_for, False)):
+    for wait_for, lost in ((aiocompat.ORIGINAL_WAIT_FOR, True), (aiocompat.wait_for, False)):
         inner: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         task = asyncio.ensure_future(wait_for(inner, 10))
         await asyncio.sleep(0)
