@@ -1,9 +1,14 @@
 # The two commands of the README:
 #   make dev    set up .venv and run the whole product on embedded PostgreSQL + Redis
+#               (make dev PORT=8090: another web port; the default is http.port, 8080).
+#               While it runs, `.venv/bin/propmubi <command>` from this directory uses its servers.
 #   make test   set up .venv (+ system test tools) and run the full suite, lint included
+# make bench / bench-auth / bench-catalog install wrk from Debian first (scripts/bench-system-deps).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
+# The web port of `make dev`; empty: the configuration's http.port.
+PORT   ?=
 
 .PHONY: dev test lint bench bench-auth bench-catalog clean-var
 
@@ -20,7 +25,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $@
 
 dev: $(VENV)/.installed-dev
-	$(BIN)/propmubi dev
+	$(BIN)/propmubi dev $(if $(strip $(PORT)),--port $(strip $(PORT)))
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check propmubi plugins tests
@@ -32,12 +37,15 @@ test: $(VENV)/.installed-test
 	$(BIN)/pytest
 
 bench: $(VENV)/.installed-test
+	scripts/bench-system-deps
 	$(BIN)/python tests/bench/bench_http.py
 
 bench-auth: $(VENV)/.installed-test
+	scripts/bench-system-deps
 	$(BIN)/python tests/bench/bench_auth.py
 
 bench-catalog: $(VENV)/.installed-test
+	scripts/bench-system-deps
 	$(BIN)/python tests/bench/bench_catalog.py
 
 clean-var:

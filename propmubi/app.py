@@ -7,12 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
+import attrs
 import jinja2
 from aiohttp import web
 
 from propmubi.config import Config
-from propmubi.context import open_services
+from propmubi.context import takes_ctx
 from propmubi.errors import Forbidden, Unauthorized
+from propmubi.lifecycle import open_services
+from propmubi.paths import CORE_TEMPLATES
 from propmubi.plugins import PluginError, PluginSet, load_plugins
 from propmubi.types import ConsolePage
 from propmubi.web.appkeys import (
@@ -23,19 +26,17 @@ from propmubi.web.appkeys import (
     CONSOLE_WIDGETS,
     OPENAPI,
     PLUGINS,
-    ROUTE_SPECS,
     SERVICES,
 )
 from propmubi.web.guard import Guard, guarded
 from propmubi.web.middlewares import build_middlewares
 from propmubi.web.openapi import build_openapi
 from propmubi.web.ratelimit import RateLimiter
-from propmubi.web.routing import RouteSpec, mount
+from propmubi.web.routing import ROUTE_SPECS, RouteSpec, mount
 
 __all__ = ["API_PREFIX", "create_app"]
 
 API_PREFIX = "/api/v1"
-CORE_TEMPLATES = Path(__file__).parent / "templates"
 _LIMITER: web.AppKey[RateLimiter] = web.AppKey("propmubi_rate_limiter")
 
 
@@ -52,9 +53,20 @@ def _template_loader(plugins: PluginSet) -> jinja2.BaseLoader:
     ])
 
 
-def _console_handler(page: ConsolePage) -> Callable[[web.Request], Awaitable[Any]]:
-    if page.public:
+def _with_ctx(page: ConsolePage) -> Callable[[web.Request], Awaitable[Any]]:
+    if not takes_ctx(page.handler):
         return page.handler
+
+    async def handler(request: web.Request) -> Any:
+        return await page.handler(request, ctx=request.app[SERVICES].contexts[page.plugin])
+
+    return handler
+
+
+def _console_handler(page: ConsolePage) -> Callable[[web.Request], Awaitable[Any]]:
+    handler = _with_ctx(page)
+    if page.public:
+        return handler
 
     async def guarded(request: web.Request) -> Any:
         user = request.get(CONSOLE_USER)
@@ -63,7 +75,7 @@ def _console_handler(page: ConsolePage) -> Callable[[web.Request], Awaitable[Any
         roles = set(user.get("roles", ()))
         if page.role not in roles and "admin" not in roles:
             raise Forbidden(f"this page needs the {page.role} role")
-        return await page.handler(request)
+        return await handler(request)
 
     guarded.__name__ = page.name
     return guarded
@@ -96,14 +108,16 @@ def create_app(config: Config, plugins: PluginSet | None = None) -> web.Applicat
     clashes = sorted({n for n in names if names.count(n) > 1})
     if clashes:
         raise PluginError(f"route names must be unique within a plugin: {', '.join(clashes)}")
-    pages = [page for _, ps in plugins.call("propmubi_console_pages") for page in ps]
+    pages = [attrs.evolve(page, plugin=plugin.name)
+             for plugin, ps in plugins.call("propmubi_console_pages") for page in ps]
     for page in pages:
         path = CONSOLE_PREFIX + page.path
         app.router.add_route(page.method, path,
                              guarded(guard, path, page.name, _console_handler(page)),
                              name=page.name)
     app[CONSOLE_PAGES] = pages
-    app[CONSOLE_WIDGETS] = sorted((w for _, ws in plugins.call("propmubi_console_widgets")
+    app[CONSOLE_WIDGETS] = sorted((attrs.evolve(w, plugin=plugin.name)
+                                   for plugin, ws in plugins.call("propmubi_console_widgets")
                                    for w in ws), key=lambda w: (w.order, w.name))
     app[ROUTE_SPECS] = specs
     app[OPENAPI] = build_openapi(specs)

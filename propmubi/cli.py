@@ -1,4 +1,13 @@
-"""The ``propmubi`` command: one executable, several roles and tools."""
+"""The ``propmubi`` command: one executable, several roles and tools.
+
+Log records of the servers (``serve``, ``worker``, ``scheduler``, ``dev``) go to stdout, which
+journald reads; every other command logs to stderr, so that its stdout carries only its output
+(``propmubi events catalog | jq``).
+
+A command that needs ``database.url`` / ``redis.url`` while they are not configured uses the
+servers of the ``propmubi dev`` (``make dev``) running on the same ``app.var_dir``, saying so
+in one stderr line (see :mod:`propmubi.dev`); without one, it exits 2 naming the missing key.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +15,7 @@ import argparse
 import asyncio
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -20,6 +30,9 @@ __all__ = ["main"]
 
 EXIT_CONFIG = 2
 EXIT_SCHEMA = 3
+#: Long-running roles: they log to stdout (journald); every other command logs to stderr.
+SERVERS = ("serve", "worker", "scheduler", "dev")
+BOTH_URLS = ("database.url", "redis.url")
 
 
 def _run(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -49,6 +62,10 @@ def _parser(plugin_commands: dict[str, Any] | None = None) -> argparse.ArgumentP
     sched.add_argument("--metrics-port", type=int, default=None,
                        help="serve /metrics and /health on 127.0.0.1:PORT")
 
+    work = sub.add_parser("worker", help="run the outbox relay and every plugin's event consumers")
+    work.add_argument("--metrics-port", type=int, default=None,
+                      help="serve /metrics and /health on 127.0.0.1:PORT")
+
     mig = sub.add_parser("migrate", help="apply or roll back schema migrations")
     mig_sub = mig.add_subparsers(dest="action", required=True, metavar="ACTION")
     mig_sub.add_parser("up", help="apply every pending migration")
@@ -69,14 +86,15 @@ def _parser(plugin_commands: dict[str, Any] | None = None) -> argparse.ArgumentP
     sub.add_parser("check", help="validate the configuration and plugins without starting")
     sub.add_parser("plugins", help="list installed plugins and whether they run")
     sub.add_parser("config", help="print the effective configuration, secrets hidden")
-    for name, command in (plugin_commands or {}).items():
+    for name, (_, command) in (plugin_commands or {}).items():
         if name in sub.choices:
             raise ConfigError(f"a plugin's command {name!r} clashes with an existing command")
         command.configure(sub.add_parser(name, help=command.help))
     return parser
 
 
-def _plugin_commands(plugins: PluginSet) -> dict[str, Any]:
+def _plugin_commands(plugins: PluginSet) -> dict[str, tuple[str, Any]]:
+    """Every plugin's sub-commands: name -> (the plugin's name, the command)."""
     found: dict[str, tuple[str, Any]] = {}
     for plugin, commands in plugins.call("propmubi_cli_commands"):
         for command in commands:
@@ -84,42 +102,108 @@ def _plugin_commands(plugins: PluginSet) -> dict[str, Any]:
                 raise ConfigError(f"plugins {found[command.name][0]!r} and {plugin.name!r} "
                                   f"both add the command {command.name!r}")
             found[command.name] = (plugin.name, command)
-    return {name: command for name, (_, command) in found.items()}
+    return found
 
 
-def cmd_plugin(config: Config, plugins: PluginSet, command: Any, args: argparse.Namespace
-               ) -> int:
-    _need(config, "database.url", "redis.url")
-    from propmubi.context import open_services
+def _lists_event_catalog(owner: str, args: argparse.Namespace) -> bool:
+    """``propmubi events catalog``: it lists what the plugins declare, so it opens nothing."""
+    return (owner == "bus" and args.command == "events"
+            and getattr(args, "events_action", None) == "catalog")
+
+
+def _without_services(owner: str, command: Any, args: argparse.Namespace) -> bool:
+    return not command.needs_services or _lists_event_catalog(owner, args)
+
+
+def cmd_plugin(config: Config, plugins: PluginSet, owner: str, command: Any,
+               args: argparse.Namespace) -> int:
+    """Run a plugin's command with the plugin's started context (None for a command declared
+    with ``needs_services=False``: no database or Redis is opened)."""
+    if _lists_event_catalog(owner, args):
+        from propmubi.events.catalog import EventCatalog
+        from propmubi.events.plugin import print_catalog
+
+        print_catalog(EventCatalog.from_plugins(plugins))
+        return 0
+    if not command.needs_services:
+        return int(_run(command.run(args, None)) or 0)
+    _need(config, *BOTH_URLS)
+    from propmubi.lifecycle import open_services
 
     async def run() -> int:
         async with open_services(config, plugins) as services:
-            return await command.run(args, services)
+            return await command.run(args, services.contexts[owner])
 
     return int(_run(run()) or 0)
 
 
+def _needed_urls(args: argparse.Namespace, commands: dict[str, Any]) -> tuple[str, ...]:
+    """The URLs a command cannot run without."""
+    if args.command in ("serve", "worker", "scheduler", "seed"):
+        return BOTH_URLS
+    if args.command == "migrate":
+        return ("database.url",)
+    if args.command in commands and not _without_services(*commands[args.command], args):
+        return BOTH_URLS
+    return ()
+
+
+def _use_dev_servers(config: Config, plugins: PluginSet, config_path: str | None
+                     ) -> tuple[Config, PluginSet, str]:
+    """Fill ``database.url`` / ``redis.url``, where not configured, from the ``propmubi dev``
+    running on ``app.var_dir``; also its generated secrets unless CREDENTIALS_DIRECTORY is
+    set. Returns the config and plugins to use, and a note for the "required" error ("" or
+    why a dev file there was not used)."""
+    missing = [s for s in ("database", "redis") if not getattr(config, s).url]
+    if not missing or config.app.environment == "production":
+        return config, plugins, ""
+    from propmubi.dev import DEV_FILE, running_dev_servers
+
+    where = config.app.var_dir.rstrip("/") + "/"
+    servers, stale = running_dev_servers(config.app.var_dir)
+    if servers is None:
+        return config, plugins, f"; not using {where}{DEV_FILE}: {stale}" if stale else ""
+    if servers.credentials and not os.environ.get("CREDENTIALS_DIRECTORY"):
+        # The secrets dev generated (signing keys, ...), as its own children read them.
+        config = load_config(config_path, {**os.environ,
+                                           "CREDENTIALS_DIRECTORY": servers.credentials})
+        plugins = load_plugins(config)
+    urls = {"database": servers.database_url, "redis": servers.redis_url}
+    use = {s: {"url": urls[s]} for s in missing if urls[s] and not getattr(config, s).url}
+    if not use:
+        return config, plugins, ""
+    which = "servers" if len(use) == 2 else {"database": "PostgreSQL", "redis": "Redis"}[
+        next(iter(use))]
+    print(f"propmubi: using the dev {which} of {where} (started by propmubi dev)",
+          file=sys.stderr, flush=True)
+    return config.evolve(**use), plugins, ""
+
+
 def _with_overrides(config: Config, args: argparse.Namespace) -> Config:
-    if args.command != "serve":
+    if args.command == "dev":  # `make dev PORT=...`
+        http: dict[str, Any] = {} if args.port is None else {"port": args.port}
+    elif args.command == "serve":
+        http = {k: v for k, v in {"host": args.host, "port": args.port,
+                                  "unix_socket": args.unix_socket}.items() if v is not None}
+        if args.reuse_port:
+            http["reuse_port"] = True
+    else:
         return config
-    http = {k: v for k, v in {"host": args.host, "port": args.port,
-                              "unix_socket": args.unix_socket}.items() if v is not None}
-    if args.reuse_port:
-        http["reuse_port"] = True
     try:
         return config.evolve(http=http) if http else config
     except ValueError as exc:  # the section's validators, e.g. --port 70000
         message = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
-        raise ConfigError(f"serve options: {message}") from None
+        raise ConfigError(f"{args.command} options: {message}") from None
 
 
-def _need(config: Config, *keys: str) -> None:
+def _need(config: Config, *keys: str, note: str = "") -> None:
     for key in keys:
         section, name = key.split(".")
         if not getattr(getattr(config, section), name):
             raise ConfigError(f"{key}: required (set it in the config file or "
-                              f"PROPMUBI_{section.upper()}__{name.upper()}); "
-                              "`propmubi dev` starts embedded servers instead")
+                              f"PROPMUBI_{section.upper()}__{name.upper()}), or keep `make dev` "
+                              "(propmubi dev) running: commands run with its app.var_dir then "
+                              f"use its embedded servers{note}")
 
 
 def cmd_check(config: Config, plugins: PluginSet) -> int:
@@ -177,13 +261,14 @@ def cmd_migrate(config: Config, plugins: PluginSet, args: argparse.Namespace) ->
 
 
 def cmd_seed(config: Config, plugins: PluginSet, scale: float) -> int:
-    _need(config, "database.url", "redis.url")
-    from propmubi.context import open_services
+    _need(config, *BOTH_URLS)
+    from propmubi.lifecycle import open_services
     from propmubi.plugins import resolve
 
     async def seed() -> None:
         async with open_services(config, plugins) as services:
-            for plugin, result in plugins.call("propmubi_seed", services=services, scale=scale):
+            for plugin, result in plugins.call("propmubi_seed", contexts=services.contexts,
+                                               scale=scale):
                 await resolve(result)
                 print(f"seeded {plugin.name}")
 
@@ -218,30 +303,37 @@ def main(argv: list[str] | None = None) -> int:
         if problem is not None:
             raise problem
         assert config is not None and plugins is not None
+        needed = _needed_urls(args, commands)
+        if needed or args.command == "config":
+            config, plugins, note = _use_dev_servers(config, plugins, early.config)
+            _need(config, *needed, note=note)
         config = _with_overrides(config, args)
-        configure_logging(config.logging.level, config.logging.json)
+        configure_logging(config.logging.level, config.logging.json,
+                          stream=None if args.command in SERVERS else sys.stderr)
         if args.command == "dev":
             from propmubi.dev import run_dev
 
             return run_dev(config, args.config, port=args.port, seed=not args.no_seed)
         if args.command in commands:
-            return cmd_plugin(config, plugins, commands[args.command], args)
+            return cmd_plugin(config, plugins, *commands[args.command], args)
         if args.command in COMMANDS:
             return COMMANDS[args.command](config, plugins)
         if args.command == "migrate":
             return cmd_migrate(config, plugins, args)
         if args.command == "seed":
             return cmd_seed(config, plugins, args.scale)
-        from propmubi import server
+        from propmubi import roles
 
-        _need(config, "database.url", "redis.url")
+        _need(config, *BOTH_URLS)
         if args.command == "serve":
-            role = server.run_web
+            role = roles.run_web
+        elif args.command == "worker":
+            role = functools.partial(roles.run_worker, metrics_port=args.metrics_port)
         else:
-            role = functools.partial(server.run_scheduler, metrics_port=args.metrics_port)
+            role = functools.partial(roles.run_scheduler, metrics_port=args.metrics_port)
         try:
             _run(role(config, plugins))
-        except server.SchemaBehind as exc:
+        except roles.SchemaBehind as exc:
             print(f"propmubi {args.command}: {exc}", file=sys.stderr)
             return EXIT_SCHEMA
         return 0

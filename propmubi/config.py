@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 import attrs
 import cattrs
 
+from propmubi.types import RateLimit
+
 __all__ = ["Config", "ConfigError", "dev_secret", "load_config", "plugin_settings"]
 
 ENV_PREFIX = "PROPMUBI_"
@@ -45,22 +47,20 @@ class ConfigError(Exception):
     """A configuration value is missing or invalid; the message names the key."""
 
 
-def _positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+def _positive(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is not None and value <= 0:
         raise ValueError("must be greater than 0")
 
 
-def _rate(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+def _rate(instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
     # Checked here so that a typo fails `propmubi check`, not the first request.
-    from propmubi.web.ratelimit import RateLimit
-
     RateLimit.parse(value)
 
 
 def _url(*schemes: str, dsn: bool = False) -> Any:
     """Accept an empty value or a URL with one of ``schemes`` (or a libpq ``key=value`` DSN)."""
 
-    def check(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
         if not value or urlsplit(value).scheme in schemes or (dsn and "://" not in value
                                                               and "=" in value):
             return
@@ -69,7 +69,7 @@ def _url(*schemes: str, dsn: bool = False) -> Any:
     return check
 
 
-def _at_most_pool_max(instance: Any, attribute: attrs.Attribute, value: int) -> None:
+def _at_most_pool_max(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
     if value < 0:
         raise ValueError("must be at least 0")
     if value > instance.pool_max:
@@ -245,6 +245,12 @@ class Config:
 attrs.resolve_types(Config)  # section types are strings under `from __future__ import annotations`
 
 
+def _is_literal(type_: Any) -> bool:
+    # A def, not a lambda: in a lambda mypy picks get_origin's ParamSpec overload and then
+    # calls the comparison with Literal impossible.
+    return get_origin(type_) is Literal
+
+
 def _strict_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
 
@@ -308,7 +314,7 @@ def _strict_converter() -> cattrs.Converter:
     conv.register_structure_hook(float, _float)
     conv.register_structure_hook(str, _str)
     conv.register_structure_hook_func(lambda t: t == list[str], _list_of_str)
-    conv.register_structure_hook_func(lambda t: get_origin(t) is Literal, _literal)
+    conv.register_structure_hook_func(_is_literal, _literal)
     return conv
 
 
@@ -328,7 +334,7 @@ def _known_keys() -> dict[str, set[str]]:
     """The keys an env var or a credential file may set (``plugins.settings`` is set per
     plugin, never whole)."""
     known = {a.name: {f.name for f in attrs.fields(a.type)}
-             for a in attrs.fields(Config) if attrs.has(a.type)}
+             for a in attrs.fields(Config) if a.type is not None and attrs.has(a.type)}
     known["plugins"].discard("settings")
     return known
 
@@ -446,7 +452,7 @@ def load_config(
     if environ.get("CREDENTIALS_DIRECTORY"):
         _overlay_credentials(tree, environ["CREDENTIALS_DIRECTORY"])
     _overlay_env(tree, environ)
-    config = _structure(tree, Config, "")
+    config: Config = _structure(tree, Config, "")
     return attrs.evolve(config, source=str(path or ""))
 
 

@@ -1,5 +1,6 @@
 """The core's own endpoints, registered through the plugin manager like any plugin:
-``/health``, ``/ready``, ``/metrics`` and ``/api/v1/openapi.json``."""
+``/health``, ``/ready``, ``/metrics`` and ``/api/v1/openapi.json``; and the ``propmubi plugin``
+command (:mod:`propmubi.scaffold`)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from typing import Any
 import attrs
 from aiohttp import web
 
-from propmubi import __version__, hookimpl, migrate
+from propmubi import __version__, hookimpl, migrate, scaffold
 from propmubi.config import Config
 from propmubi.observability import render_metrics
-from propmubi.types import PluginInfo
+from propmubi.paths import CORE_MIGRATIONS
+from propmubi.types import CliCommand, PluginInfo
 from propmubi.web.appkeys import OPENAPI, PLUGINS, SERVICES
 from propmubi.web.routing import Routes, json_response
 
-CORE_MIGRATIONS = Path(__file__).parent / "migrations"
 READY_CHECK_TIMEOUT = 2.0
 
 
@@ -126,3 +127,8 @@ def propmubi_api_routes(config: Config) -> Routes:
         return json_response(request.app[OPENAPI])
 
     return routes
+
+
+@hookimpl
+def propmubi_cli_commands() -> list[CliCommand]:
+    return [scaffold.command()]

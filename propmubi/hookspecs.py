@@ -11,7 +11,7 @@ Hooks are grouped by the stage of the process lifecycle in which the core calls 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,11 +21,16 @@ from propmubi import PROJECT_NAME
 
 if TYPE_CHECKING:
     from propmubi.config import Config
-    from propmubi.context import Services
+    from propmubi.context import PluginContext
     from propmubi.types import CliCommand, ConsolePage, ConsoleWidget, Job, PluginInfo
     from propmubi.web.routing import Routes
 
+# pluggy only reads a spec's name, signature and docstring, never calls it: each body raises
+# rather than ending without the value its return type promises.
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+#: What ``propmubi_event_handlers`` maps an event type to: one handler or several, in order.
+Handlers = Callable[..., Awaitable[Any]] | Sequence[Callable[..., Awaitable[Any]]]
 
 # -------------------------------------------------------------------------------------------------
 # Registration: called when the plugin manager loads, before anything else.
@@ -42,6 +47,7 @@ def propmubi_plugin_info() -> PluginInfo:
         enabled too. A missing or cyclic requirement stops the process at start with a message
         naming the plugins.
     """
+    raise NotImplementedError
 
 
 @hookspec
@@ -51,6 +57,7 @@ def propmubi_settings_class() -> type | None:
     :returns: an attrs class whose fields all have defaults, or None when the plugin has no
         settings. A bad value fails at start naming ``plugins.<name>.<key>``.
     """
+    raise NotImplementedError
 
 
 @hookspec
@@ -58,8 +65,9 @@ def propmubi_cli_commands() -> list[CliCommand]:
     """Add ``propmubi`` sub-commands.
 
     :returns: a list of :class:`propmubi.types.CliCommand`; names must not clash with the core's
-        or another plugin's.
+        or another plugin's. ``run(args, ctx)`` receives the plugin's started context.
     """
+    raise NotImplementedError
 
 
 # -------------------------------------------------------------------------------------------------
@@ -77,6 +85,7 @@ def propmubi_migrations() -> Path | None:
 
     :returns: the folder, or None when the plugin has no tables.
     """
+    raise NotImplementedError
 
 
 # -------------------------------------------------------------------------------------------------
@@ -90,8 +99,10 @@ def propmubi_api_routes(config: Config) -> Routes | None:
 
     :param config: the validated configuration.
     :returns: a :class:`propmubi.web.routing.Routes` table; its paths are mounted under
-        ``/api/v1``, and its declarations feed the OpenAPI document.
+        ``/api/v1``, and its declarations feed the OpenAPI document. A handler that names a
+        ``ctx`` parameter receives the plugin's :class:`~propmubi.context.PluginContext`.
     """
+    raise NotImplementedError
 
 
 @hookspec
@@ -103,6 +114,7 @@ def propmubi_http_routes(config: Config) -> Routes | None:
     :param config: the validated configuration.
     :returns: a :class:`propmubi.web.routing.Routes` table, or None.
     """
+    raise NotImplementedError
 
 
 @hookspec
@@ -117,6 +129,7 @@ def propmubi_middlewares(config: Config) -> list[Callable[..., Awaitable[Any]]]:
     :param config: the validated configuration.
     :returns: a list of ``@web.middleware`` functions, applied in the order given.
     """
+    raise NotImplementedError
 
 
 @hookspec
@@ -124,16 +137,19 @@ def propmubi_console_pages() -> list[ConsolePage]:
     """Contribute staff console pages and their navigation entries.
 
     :returns: a list of :class:`propmubi.types.ConsolePage`; paths are mounted under ``/console``.
+        A page handler that names a ``ctx`` parameter receives the plugin's context.
     """
+    raise NotImplementedError
 
 
 @hookspec
 def propmubi_console_widgets() -> list[ConsoleWidget]:
     """Contribute cards to the console dashboard (counts, queues, health).
 
-    :returns: a list of :class:`propmubi.types.ConsoleWidget`; each is loaded when the
-        dashboard is opened by a user with the widget's role.
+    :returns: a list of :class:`propmubi.types.ConsoleWidget`; each is loaded
+        (``load(request, ctx)``) when the dashboard is opened by a user with the widget's role.
     """
+    raise NotImplementedError
 
 
 @hookspec
@@ -145,6 +161,7 @@ def propmubi_template_dirs() -> list[Path]:
 
     :returns: a list of folders.
     """
+    raise NotImplementedError
 
 
 # -------------------------------------------------------------------------------------------------
@@ -161,17 +178,22 @@ def propmubi_event_types() -> list[type]:
 
     :returns: a list of event classes.
     """
+    raise NotImplementedError
 
 
 @hookspec
-def propmubi_event_handlers() -> Mapping[str, Callable[..., Awaitable[Any]]]:
+def propmubi_event_handlers() -> Mapping[str, Handlers]:
     """Subscribe to events.
 
     The plugin becomes one consumer group on the bus; each worker process is a consumer in it.
 
-    :returns: a mapping from event type (``"crm.lead_assigned"``) to an async handler, called in a
-        database transaction that also records the event as processed.
+    :returns: a mapping from event type (``"crm.lead_assigned"``) to an async handler
+        ``handler(tx, delivery)``, or a sequence of them. The handlers of one event run in the
+        order given, in one database transaction that also records the event as processed for
+        the plugin: all of them take effect, or (one raised) none, and the delivery is retried.
+        ``delivery.ctx`` is the plugin's context.
     """
+    raise NotImplementedError
 
 
 # -------------------------------------------------------------------------------------------------
@@ -185,7 +207,9 @@ def propmubi_jobs() -> list[Job]:
 
     :returns: a list of :class:`propmubi.types.Job`. Job names are prefixed with the plugin's
         name by the scheduler; a Redis lease makes each tick run once across all schedulers.
+        ``run(ctx)`` receives the plugin's started context.
     """
+    raise NotImplementedError
 
 
 # -------------------------------------------------------------------------------------------------
@@ -194,35 +218,41 @@ def propmubi_jobs() -> list[Job]:
 
 
 @hookspec
-def propmubi_startup(services: Services) -> Awaitable[None] | None:
-    """Prepare anything the plugin needs once the database and Redis are reachable.
+def propmubi_startup(ctx: PluginContext[Any, Any]) -> Any:
+    """Prepare the plugin's per-process state once the database and Redis are reachable.
 
-    :param services: the process's :class:`propmubi.context.Services`.
-    :returns: an awaitable the core awaits (in dependency order), or None.
+    :param ctx: the plugin's context (settings parsed, services open; ``ctx.state`` is None).
+    :returns: the plugin's state, an awaitable of it, or a callable returning either (the
+        core resolves it, in dependency order, and stores it as ``ctx.state``); None when the
+        plugin keeps no state. Raise :class:`~propmubi.config.ConfigError` to refuse to start.
     """
+    raise NotImplementedError
 
 
 @hookspec
-def propmubi_cleanup(services: Services) -> Awaitable[None] | None:
-    """Release what :func:`propmubi_startup` acquired.
+def propmubi_cleanup(ctx: PluginContext[Any, Any]) -> Awaitable[None] | None:
+    """Release what :func:`propmubi_startup` acquired (found in ``ctx.state``).
 
-    Called in reverse dependency order before the pools close.
+    Called in reverse dependency order before the pools close, only for plugins whose startup
+    succeeded.
 
-    :param services: the process's :class:`propmubi.context.Services`.
-    :returns: an awaitable the core awaits, or None.
+    :param ctx: the plugin's context.
+    :returns: an awaitable (or a callable returning one) the core awaits, or None.
     """
+    raise NotImplementedError
 
 
 @hookspec
-def propmubi_seed(services: Services, scale: float) -> Awaitable[None] | None:
+def propmubi_seed(ctx: PluginContext[Any, Any], scale: float) -> Awaitable[None] | None:
     """Create demo data for ``propmubi dev`` and ``propmubi seed``.
 
     Must be reproducible and safe to run twice (skip what exists).
 
-    :param services: the process's :class:`propmubi.context.Services`.
+    :param ctx: the plugin's started context.
     :param scale: 1.0 is the documented full demo size; ``dev`` uses a small fraction.
     :returns: an awaitable the core awaits, or None.
     """
+    raise NotImplementedError
 
 
 # -------------------------------------------------------------------------------------------------
@@ -235,23 +265,28 @@ def propmubi_sms_providers() -> Mapping[str, Callable[..., Any]]:
     """Offer SMS providers.
 
     :returns: a mapping from provider name to a factory; the consuming plugin picks one by the name
-        in its settings. A factory takes the :class:`~propmubi.config.Config` (raising
-        :class:`~propmubi.config.ConfigError` when it must not run there) and returns an object
-        with ``async send(to: str, body: str) -> None``, ``to`` in E.164.
+        in its settings (:meth:`~propmubi.context.PluginContext.provider`). A factory takes the
+        consuming plugin's context (raising :class:`~propmubi.config.ConfigError` when it must
+        not run there) and returns an object with ``async send(to: str, body: str) -> None``,
+        ``to`` in E.164.
     """
+    raise NotImplementedError
 
 
 @hookspec
 def propmubi_payment_providers() -> Mapping[str, Callable[..., Any]]:
     """Offer payment providers.
 
-    :returns: a mapping from provider name to a factory.
+    :returns: a mapping from provider name to a factory taking the consuming plugin's context.
     """
+    raise NotImplementedError
 
 
 @hookspec
 def propmubi_storage_backends() -> Mapping[str, Callable[..., Any]]:
     """Offer storage backends for uploaded media.
 
-    :returns: a mapping from backend name to a factory.
+    :returns: a mapping from backend name to a factory taking the consuming plugin's context
+        and returning a backend with ``open()``, ``close()`` and the storage operations.
     """
+    raise NotImplementedError

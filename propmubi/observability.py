@@ -6,7 +6,7 @@ import contextvars
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
@@ -57,9 +57,15 @@ class _TextFormatter(logging.Formatter):
         return f"{line} [{request_id}]" if request_id else line
 
 
-def configure_logging(level: str = "INFO", json: bool = True) -> None:
-    """Send every log record to stdout, formatted for journald (JSON) or for a terminal."""
-    handler = logging.StreamHandler(sys.stdout)
+def configure_logging(level: str = "INFO", json: bool = True, *,
+                      stream: TextIO | None = None) -> None:
+    """Send every log record to ``stream``, formatted for journald (JSON) or for a terminal.
+
+    :param stream: stdout by default (the servers: journald reads it); the CLI's other commands
+        pass stderr, so that their stdout carries only their output (``propmubi events catalog
+        | jq``).
+    """
+    handler = logging.StreamHandler(sys.stdout if stream is None else stream)
     handler.setFormatter(JsonFormatter() if json else _TextFormatter(
         "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()

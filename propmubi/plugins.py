@@ -1,10 +1,11 @@
-"""The pluggy plugin manager: discovery by entry point, the enable list, dependency order."""
+"""Loading the plugins: discovery by entry point, the enable list, dependency order, hook
+validation. What is loaded is a :class:`~propmubi.pluginset.PluginSet`."""
 
 from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -13,6 +14,7 @@ import pluggy
 
 from propmubi import PROJECT_NAME, hookspecs
 from propmubi.config import Config, ConfigError, plugin_settings
+from propmubi.pluginset import LoadedPlugin, PluginError, PluginSet, resolve
 from propmubi.types import PluginInfo
 
 __all__ = [
@@ -31,97 +33,11 @@ ENTRY_POINT_GROUP = "propmubi.plugins"
 CORE_PLUGINS = ("propmubi.core_plugin", "propmubi.events.plugin", "propmubi.console.plugin")
 
 
-class PluginError(ConfigError):
-    """A plugin cannot be loaded: missing, cyclic, duplicated or malformed."""
-
-
-@attrs.frozen
-class LoadedPlugin:
-    """One enabled plugin: its info, the object holding its hooks, and where it came from."""
-
-    info: PluginInfo
-    obj: Any
-    source: str
-    settings: Any = None
-
-    @property
-    def name(self) -> str:
-        return self.info.name
-
-
 @attrs.frozen
 class Candidate:
     obj: Any
     source: str
     core: bool = False
-
-
-async def resolve(value: Any) -> Any:
-    """Await what a hook handed back: a value, an awaitable, or a callable returning either."""
-    if callable(value) and not inspect.isclass(value):
-        value = value()
-    if inspect.isawaitable(value):
-        value = await value
-    return value
-
-
-class PluginSet:
-    """The enabled plugins in dependency order, and a way to call a hook on each of them."""
-
-    def __init__(self, pm: pluggy.PluginManager, plugins: list[LoadedPlugin],
-                 skipped: list[tuple[str, str, str]]) -> None:
-        self.pm = pm
-        self.plugins = plugins
-        # (name, source, why it is not running), for `propmubi plugins`.
-        self.skipped = skipped
-        self._by_name = {p.name: p for p in plugins}
-
-    def __iter__(self) -> Iterator[LoadedPlugin]:
-        return iter(self.plugins)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._by_name
-
-    def get(self, name: str) -> LoadedPlugin:
-        """The enabled plugin called ``name``; KeyError when it is not enabled."""
-        return self._by_name[name]
-
-    def call(self, hook: str, *, reverse: bool = False, **kwargs: Any
-             ) -> list[tuple[LoadedPlugin, Any]]:
-        """Call ``hook`` on every plugin implementing it, in dependency order.
-
-        :param hook: the hook's name, e.g. ``"propmubi_jobs"``.
-        :param reverse: call dependants first (for cleanup).
-        :param kwargs: the hook's arguments; each implementation receives the ones it names.
-        :returns: ``(plugin, result)`` pairs, skipping implementations that returned None.
-        """
-        impls = {id(i.plugin): i for i in getattr(self.pm.hook, hook).get_hookimpls()}
-        out = []
-        for plugin in reversed(self.plugins) if reverse else self.plugins:
-            impl = impls.get(id(plugin.obj))
-            if impl is None:
-                continue
-            result = impl.function(**{k: kwargs[k] for k in impl.argnames if k in kwargs})
-            if result is not None:
-                out.append((plugin, result))
-        return out
-
-    def provider(self, hook: str, name: str, *, setting: str) -> Any:
-        """The factory called ``name`` among those offered through a provider hook
-        (``propmubi_sms_providers``, ``propmubi_storage_backends``, ...).
-
-        :param setting: the configuration key that chose ``name``, for the error message.
-        :raises ConfigError: no enabled plugin offers ``name`` (the message lists what is).
-        """
-        from propmubi.config import ConfigError
-
-        factories: dict[str, Any] = {}
-        for _, offered in self.call(hook):
-            factories.update(offered)
-        if name not in factories:
-            raise ConfigError(f"{setting}: nothing named {name!r} is offered by {hook} "
-                              f"(offered: {', '.join(sorted(factories)) or 'none'})")
-        return factories[name]
 
 
 def _import(path: str, source: str) -> Any:

@@ -24,7 +24,8 @@ def redacted(config: Config, settings: Mapping[str, Any] | None = None) -> dict[
     :returns: plain data for JSON.
     """
     out = {section.name: _masked(getattr(config, section.name))
-           for section in attrs.fields(Config) if attrs.has(section.type)}
+           for section in attrs.fields(Config)
+           if section.type is not None and attrs.has(section.type)}
     tables = {name: {key: _mask_url(str(v)) if v not in ("", None) else v
                      for key, v in table.items()}
               for name, table in config.plugins.settings.items()}
@@ -36,7 +37,7 @@ def redacted(config: Config, settings: Mapping[str, Any] | None = None) -> dict[
 
 
 def _masked(value: Any) -> dict[str, Any]:
-    data = _converter.unstructure(value)
+    data: dict[str, Any] = _converter.unstructure(value)
     for f in attrs.fields(type(value)):
         if f.metadata.get("secret") and data.get(f.name):
             data[f.name] = _mask_url(str(data[f.name]))

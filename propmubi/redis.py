@@ -3,17 +3,45 @@
 from __future__ import annotations
 
 import weakref
+from typing import TypedDict
 
 import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 from redis.exceptions import RedisError
+from redis.typing import EncodableT, FieldT
 
 from propmubi.config import RedisSection
 from propmubi.observability import PoolCollector
 
-__all__ = ["Redis", "RedisError", "create_redis"]
+__all__ = ["ClaimedEntries", "PendingEntry", "Redis", "RedisError", "StreamEntries",
+           "StreamFields", "StreamRead", "XaddFields", "create_redis"]
 
 Redis = aioredis.Redis
+
+# redis-py types its replies for every protocol and decoding at once (bytes | str, RESP2 and
+# RESP3 shapes). This client decodes to str and gets redis-py's legacy (RESP2-shaped) replies,
+# so the stream replies the core reads are cast to these shapes.
+#: The fields of a stream entry.
+StreamFields = dict[str, str]
+#: XRANGE and XREVRANGE: an (id, fields) pair per entry.
+StreamEntries = list[tuple[str, StreamFields]]
+#: XCLAIM: like XRANGE, but an entry trimmed from the stream comes back as (None, None).
+ClaimedEntries = list[tuple[str, StreamFields] | tuple[None, None]]
+#: XREAD and XREADGROUP: a [stream, entries] pair (a list) per stream with entries.
+StreamRead = list[tuple[str, StreamEntries]]
+#: What ``xadd`` takes: redis-py asks for an invariant ``dict[FieldT, EncodableT]``, so a
+#: ``dict[str, str]`` (what the core writes) is one only through this alias.
+XaddFields = dict[FieldT, EncodableT]
+
+
+class PendingEntry(TypedDict):
+    """One entry of XPENDING's extended form (``xpending_range``)."""
+
+    message_id: str
+    consumer: str
+    time_since_delivered: int  # milliseconds
+    times_delivered: int
+
 
 _OPEN: weakref.WeakSet[Redis] = weakref.WeakSet()
 

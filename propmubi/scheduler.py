@@ -14,19 +14,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 import math
 import os
 import socket
 import time
 import uuid
+from typing import cast
 
 import attrs
 from croniter import croniter
 from prometheus_client import Counter, Gauge, Histogram
 
-from propmubi.context import Services
 from propmubi.observability import REQUEST_ID
+from propmubi.services import Services
 from propmubi.types import Job
 
 __all__ = ["Scheduler", "collect_jobs", "next_due"]
@@ -59,7 +61,7 @@ def collect_jobs(services: Services) -> list[Job]:
     jobs = []
     for plugin, plugin_jobs in services.plugins.call("propmubi_jobs"):
         for job in plugin_jobs:
-            jobs.append(attrs.evolve(job, name=f"{plugin.name}.{job.name}"))
+            jobs.append(attrs.evolve(job, name=f"{plugin.name}.{job.name}", plugin=plugin.name))
     names = [j.name for j in jobs]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
@@ -80,7 +82,8 @@ def next_due(job: Job, after: float) -> float:
             k -= 1
         return k * job.every
     base = dt.datetime.fromtimestamp(after, dt.UTC)
-    return croniter(job.cron, base).get_next(float)
+    # Job ensures exactly one of every and cron is set.
+    return croniter(cast(str, job.cron), base).get_next(float)
 
 
 class Scheduler:
@@ -115,7 +118,7 @@ class Scheduler:
                         continue
                     self._running[job.name] = asyncio.create_task(self._attempt(job))
                     self._running[job.name].add_done_callback(
-                        lambda _t, name=job.name: self._running.pop(name, None))
+                        functools.partial(self._forget, job.name))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self.tick)
             if self._running:
@@ -125,6 +128,9 @@ class Scheduler:
             for task in list(self._running.values()):
                 await _cancel_and_wait(task)
             raise
+
+    def _forget(self, name: str, _task: asyncio.Task[None]) -> None:
+        self._running.pop(name, None)
 
     async def _attempt(self, job: Job) -> None:
         redis, keys = self.services.redis, self.services.keys
@@ -136,7 +142,8 @@ class Scheduler:
                 return
             try:
                 due_key = keys.job_next_run(job.name)
-                due = _parse_due(await redis.get(due_key))
+                # A str: the client decodes responses.
+                due = _parse_due(cast("str | None", await redis.get(due_key)))
                 now = time.time()
                 if due is None:
                     # Never scheduled (or the value is unreadable): wait for the first tick.
@@ -187,7 +194,8 @@ class Scheduler:
         started = time.perf_counter()
         token = REQUEST_ID.set(f"job:{job.name}:{uuid.uuid4().hex[:12]}")
         # Both tasks copy the context now, so the job's log lines carry its correlation id.
-        runner = asyncio.create_task(job.run(self.services), name=f"job:{job.name}")
+        ctx = self.services.contexts[job.plugin]
+        runner = asyncio.create_task(job.run(ctx), name=f"job:{job.name}")
         beat = asyncio.create_task(heartbeat(), name=f"lease:{job.name}")
         outcome = "ok"
         try:

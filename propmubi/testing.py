@@ -25,10 +25,11 @@ import pytest
 
 from propmubi import migrate
 from propmubi.config import Config, load_config
-from propmubi.context import Services, open_services
 from propmubi.db import admin_execute, quote_ident, with_database
 from propmubi.embedded import EmbeddedPostgres, EmbeddedRedis
+from propmubi.lifecycle import open_services
 from propmubi.plugins import PluginSet, load_plugins
+from propmubi.services import Services
 
 __all__ = ["TestServers", "make_config"]
 

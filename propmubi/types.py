@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-if TYPE_CHECKING:
-    from propmubi.context import Services
-
-__all__ = ["CliCommand", "ConsolePage", "Job", "PluginInfo"]
+__all__ = ["ADMIN_ROLE", "ANY_ROLE", "CliCommand", "ConsolePage", "ConsoleWidget", "Job",
+           "PluginInfo", "Principal", "RateLimit"]
 
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,30}")
 
 
-def _plugin_name(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+def _plugin_name(instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
     # The name prefixes tables, events and Redis streams, so it must be a plain identifier;
     # "__" would be ambiguous in PROPMUBI_PLUGINS__<NAME>__<KEY>.
     if not isinstance(value, str) or not _NAME.fullmatch(value) or "__" in value:
@@ -50,16 +48,18 @@ class Job:
     """A periodic job run by ``propmubi scheduler``.
 
     Exactly one of ``every`` (seconds) and ``cron`` (a five-field cron expression, UTC) is set.
-    ``run`` receives the :class:`~propmubi.context.Services` and is awaited; a raised exception is
-    logged and counted, and the job runs again at its next tick.
+    ``run`` receives the plugin's :class:`~propmubi.context.PluginContext` and is awaited; a
+    raised exception is logged and counted, and the job runs again at its next tick.
     """
 
     name: str
-    run: Callable[[Services], Awaitable[Any]]
+    run: Callable[[Any], Coroutine[Any, Any, Any]]  # an async def: it becomes a task
     every: float | None = None
     cron: str | None = None
     # A run longer than this is cancelled; it also bounds how long the lease is held.
     timeout: float = 300.0
+    #: The plugin whose context ``run`` receives; filled in by the core from the hook's owner.
+    plugin: str = ""
 
     def __attrs_post_init__(self) -> None:
         if (self.every is None) == (self.cron is None):
@@ -79,8 +79,10 @@ class Job:
 class ConsolePage:
     """A console page and, when ``nav_label`` is set, its navigation entry.
 
-    ``handler`` is an aiohttp handler; the console shell wraps it with login and role checks.
-    A ``public`` page (the sign-in form) skips them; it still gets the session and CSRF checks.
+    ``handler`` is an aiohttp handler, called with the plugin's context too when it names a
+    ``ctx`` parameter; the console shell wraps it with login and role checks. A ``public`` page
+    (the sign-in form) skips them; it still gets the session and CSRF checks. ``plugin`` is
+    filled in by the core.
     """
 
     path: str
@@ -91,15 +93,17 @@ class ConsolePage:
     nav_order: int = 100
     role: str = "staff"
     public: bool = False
+    plugin: str = ""
 
 
 @attrs.frozen
 class ConsoleWidget:
     """A card on the console dashboard.
 
-    ``load(request)`` returns the template context of ``template`` (a plugin template such as
-    ``"auth/widget.html"``); the dashboard renders each widget the user may see, by ``order``.
-    A widget whose ``load`` fails shows an error in its card instead of breaking the page.
+    ``load(request)`` (``load(request, ctx)`` when it names ``ctx``) returns the template
+    context of ``template`` (a plugin template such as ``"auth/widget.html"``); the dashboard
+    renders each widget the user may see, by ``order``. A widget whose ``load`` fails shows an
+    error in its card instead of breaking the page. ``plugin`` is filled in by the core.
     """
 
     name: str
@@ -108,6 +112,7 @@ class ConsoleWidget:
     load: Callable[..., Awaitable[dict[str, Any]]]
     order: int = 100
     role: str = "staff"
+    plugin: str = ""
 
 
 @attrs.frozen
@@ -115,15 +120,74 @@ class CliCommand:
     """A ``propmubi <name>`` sub-command contributed by a plugin.
 
     ``configure`` receives the argparse sub-parser to add arguments to; ``run`` receives the parsed
-    arguments and the :class:`~propmubi.context.Services` and returns an exit code.
+    arguments and the plugin's started :class:`~propmubi.context.PluginContext` and returns an
+    exit code.
     """
 
     name: str
     help: str
     configure: Callable[[Any], None]
-    run: Callable[[Any, Services], Awaitable[int]]
+    run: Callable[[Any, Any], Awaitable[int]]
+    #: False: the command opens no database or Redis (``ctx`` is None), e.g. a listing of
+    #: what the plugins declare.
+    needs_services: bool = True
 
 
 def template_dir(module_file: str) -> Path:
     """The ``templates/`` folder next to a plugin's ``__init__.py``."""
     return Path(module_file).parent / "templates"
+
+
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+@attrs.frozen
+class RateLimit:
+    """``count`` requests per ``period`` seconds."""
+
+    count: int
+    period: int
+
+    @classmethod
+    def parse(cls, text: str) -> RateLimit:
+        """Parse ``"30/minute"`` (or ``second``, ``hour``, ``day``; also ``"30/10s"``)."""
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(?:(\d+)\s*s|(second|minute|hour|day))\s*", text)
+        if not match or int(match[1]) <= 0:
+            raise ValueError(f"rate limit {text!r} is not '<count>/<second|minute|hour|day>'")
+        period = int(match[2]) if match[2] else _PERIODS[match[3]]
+        if period <= 0:
+            raise ValueError(f"rate limit {text!r} has a zero period")
+        return cls(int(match[1]), period)
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.period}s"
+
+
+#: In ``roles=``: any authenticated caller, whatever their roles.
+ANY_ROLE = "*"
+#: The role that passes every role check.
+ADMIN_ROLE = "admin"
+
+
+def _role_set(roles: Iterable[str]) -> frozenset[str]:
+    # A typed converter: mypy's attrs plugin cannot solve the generic `converter=frozenset`.
+    return frozenset(roles)
+
+
+@attrs.frozen
+class Principal:
+    """An authenticated caller.
+
+    :ivar subject: the caller's stable id (a user id).
+    :ivar roles: the caller's role names.
+    :ivar session: the sign-in session the credentials belong to, when there is one.
+    """
+
+    subject: str
+    roles: frozenset[str] = attrs.field(default=frozenset(), converter=_role_set)
+    session: str | None = None
+
+    def has_any(self, roles: Iterable[str]) -> bool:
+        """Whether this caller satisfies a requirement of any of ``roles``."""
+        wanted = set(roles)
+        return ANY_ROLE in wanted or ADMIN_ROLE in self.roles or bool(wanted & self.roles)

@@ -21,7 +21,12 @@ from cattrs.cols import (
     is_sequence,
     list_structure_factory,
 )
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.errors import (
+    AttributeValidationNote,
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+)
 
 from propmubi.errors import FieldError
 
@@ -202,7 +207,9 @@ def _type_errors(exc: BaseException, path: str, location: str, out: list[FieldEr
     if isinstance(exc, (ClassValidationError, IterableValidationError)):
         with_notes, without = exc.group_exceptions()
         for inner, note in with_notes:
-            name = note.name if isinstance(exc, ClassValidationError) else note.index
+            # A ClassValidationError's notes are AttributeValidationNotes (a field name), an
+            # IterableValidationError's are IterableValidationNotes (an index).
+            name = note.name if isinstance(note, AttributeValidationNote) else note.index
             _type_errors(inner, _join(path, name), location, out, note.type)
         for inner in without:
             _type_errors(inner, path, location, out)
@@ -318,7 +325,7 @@ def structure_input(data: Any, cls: type, location: str, converter: cattrs.Conve
         return None, [FieldError(location, "", f"expected an object, got {_kind(data)}")]
     with attrs.validators.disabled():
         try:
-            obj = converter.structure(data, cls)
+            obj: Any = converter.structure(data, cls)
         except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
             errors: list[FieldError] = []
             _type_errors(exc, "", location, errors)

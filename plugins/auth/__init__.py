@@ -4,6 +4,7 @@ pages.
 
 It provides the authentication middleware (bearer tokens -> ``PRINCIPAL`` / ``SUBJECT``) that
 the core's ``roles=`` route option relies on, and the ``console`` and ``http`` SMS providers.
+Its per-process state (:mod:`.state`) is ``ctx.state``.
 """
 
 from __future__ import annotations
@@ -15,21 +16,13 @@ from typing import Any
 
 from propmubi import hookimpl
 from propmubi.config import Config
-from propmubi.context import Services
 from propmubi.types import CliCommand, ConsolePage, ConsoleWidget, Job, PluginInfo, template_dir
 from propmubi.web.routing import Routes
-from propmubi_plugins.auth import (
-    cli,
-    console,
-    events,
-    kyc,
-    kyc_cli,
-    kyc_routes,
-    middleware,
-    routes,
-    service,
-    sms,
-)
+from propmubi_plugins.auth import cli, console, events, middleware, routes, service, sms, state
+from propmubi_plugins.auth.kyc import cli as kyc_cli
+from propmubi_plugins.auth.kyc import console as kyc_console
+from propmubi_plugins.auth.kyc import handlers as kyc_handlers
+from propmubi_plugins.auth.kyc import routes as kyc_routes
 from propmubi_plugins.auth.settings import AuthSettings
 
 
@@ -42,7 +35,7 @@ def propmubi_plugin_info() -> PluginInfo:
 
 @hookimpl
 def propmubi_settings_class() -> type:
-    """``[plugins.auth]``: OTP, token and SMS settings."""
+    """``[plugins.auth]``: OTP, token, SMS and PII-key settings."""
     return AuthSettings
 
 
@@ -54,7 +47,7 @@ def propmubi_migrations() -> Path:
 
 @hookimpl
 def propmubi_api_routes(config: Config) -> Routes:
-    """``/api/v1/auth/...`` and ``/api/v1/me...``."""
+    """``/api/v1/auth/...``, ``/api/v1/me...`` and ``/api/v1/me/kyc...``."""
     return Routes(tags=["auth"]).include(routes.routes).include(kyc_routes.routes)
 
 
@@ -73,14 +66,15 @@ def propmubi_event_types() -> list[type]:
 
 @hookimpl
 def propmubi_console_pages() -> list[ConsolePage]:
-    """Users (search, detail) and the KYC review queue."""
-    return console.pages()
+    """Users (search, detail, role changes, session revocation) and the KYC review queue
+    (detail, approve, reject, audited reveal)."""
+    return [*console.pages(), *kyc_console.pages()]
 
 
 @hookimpl
 def propmubi_console_widgets() -> list[ConsoleWidget]:
-    """Sign-ups today and pending KYC on the dashboard."""
-    return console.widgets()
+    """Sign-ups, pending KYC and KYC decisions today on the dashboard."""
+    return [*console.widgets(), *kyc_console.widgets()]
 
 
 @hookimpl
@@ -97,7 +91,8 @@ def propmubi_sms_providers() -> Mapping[str, Any]:
 
 @hookimpl
 def propmubi_cli_commands() -> list[CliCommand]:
-    """``propmubi users``: roles by phone number."""
+    """``propmubi users``: roles by phone number; ``propmubi auth rotate-pii-key``:
+    re-encrypt identity numbers under the current key."""
     return [CliCommand(name="users", help="show, grant and revoke users' roles",
                        configure=cli.configure, run=cli.run),
             CliCommand(name="auth", help="auth maintenance: rotate-pii-key",
@@ -106,8 +101,8 @@ def propmubi_cli_commands() -> list[CliCommand]:
 
 @hookimpl
 def propmubi_event_handlers() -> Mapping[str, Any]:
-    """``auth.kyc_status_changed`` feeds the "KYC decisions today" dashboard card."""
-    return {"auth.kyc_status_changed": kyc.on_status_changed}
+    """``auth.kyc_status_changed``: count the day's KYC decisions for the dashboard card."""
+    return {"auth.kyc_status_changed": kyc_handlers.count_decision}
 
 
 @hookimpl
@@ -117,14 +112,15 @@ def propmubi_jobs() -> list[Job]:
 
 
 @hookimpl
-def propmubi_startup(services: Services) -> Any:
-    """Load the keys and the SMS provider (refusing unsafe production settings)."""
-    return functools.partial(service.start, services)
+def propmubi_startup(ctx: state.Ctx) -> Any:
+    """Build the state: signing keys, SMS provider, OTP limits, PII keyring (refusing unsafe
+    production settings)."""
+    return functools.partial(state.start, ctx)
 
 
 @hookimpl
-def propmubi_cleanup(services: Services) -> Any:
-    """Forget the process's auth runtime."""
+def propmubi_cleanup(ctx: state.Ctx) -> Any:
+    """Release the state (nothing to close)."""
     # A callable, not a coroutine: the core skips cleanup of a plugin whose startup failed,
     # and a coroutine created for nothing would warn.
-    return functools.partial(service.stop, services)
+    return functools.partial(state.stop, ctx)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 
-from propmubi.context import Services
+from propmubi.actors import Actor
 from propmubi.errors import ValidationFailed
 from propmubi_plugins.auth import service, store
 from propmubi_plugins.auth.api import ROLES
+from propmubi_plugins.auth.state import Ctx
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -25,23 +26,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
         cmd.add_argument("role", choices=ROLES)
 
 
-async def run(args: argparse.Namespace, services: Services) -> int:
+async def run(args: argparse.Namespace, ctx: Ctx) -> int:
     """Run one ``users`` action; an unknown number exits non-zero with one line on stderr."""
     action = args.users_action
-    rt = service.runtime(services)
+    actor = Actor.system("users-cli")
     try:
-        phone = service.normalise_phone(args.phone, rt.settings.default_region)
+        phone = service.normalise_phone(args.phone, ctx.settings.default_region)
     except ValidationFailed:
         raise SystemExit(f"propmubi users {action}: {args.phone!r} is not a valid phone "
                          "number") from None
-    user_id = await store.user_id_by_phone(services.db, phone)
+    user_id = await store.user_id_by_phone(ctx.db, phone)
     if user_id is None:
         raise SystemExit(f"propmubi users {action}: no user with phone {phone} (users register "
                          "by signing in once)")
     if action == "grant":
-        await store.grant_role(services.db, user_id, args.role)
-    elif action == "revoke" and not await store.revoke_role(services.db, user_id, args.role):
+        await service.grant_role(ctx, actor, user_id, args.role)
+    elif action == "revoke" and not await service.revoke_role(ctx, actor, user_id, args.role):
         raise SystemExit(f"propmubi users revoke: {phone} does not have the {args.role} role")
-    roles = await store.roles_of(services.db, user_id)
+    roles = await store.roles_of(ctx.db, user_id)
     print(f"{phone} id={user_id} roles={','.join(roles) or '-'}")
     return 0

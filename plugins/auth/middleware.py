@@ -8,7 +8,7 @@ from aiohttp import web
 
 from propmubi.web.appkeys import AUTH_ERROR, PRINCIPAL, SERVICES, SUBJECT
 from propmubi.web.auth import Principal
-from propmubi_plugins.auth import service
+from propmubi_plugins.auth.state import Ctx
 from propmubi_plugins.auth.tokens import InvalidToken
 
 
@@ -25,9 +25,10 @@ async def authenticate(request: web.Request, handler: Any) -> web.StreamResponse
         if scheme.lower() != "bearer" or not token.strip():
             request[AUTH_ERROR] = "expected 'Authorization: Bearer <token>'"
         else:
-            rt = service.runtime(request.app[SERVICES])
+            # A middleware is given no context: it finds auth's through the app's services.
+            ctx: Ctx = request.app[SERVICES].context("auth")
             try:
-                claims = rt.keyring.verify(token.strip())
+                claims = ctx.state.keyring.verify(token.strip())
             except InvalidToken as exc:
                 request[AUTH_ERROR] = str(exc)
             else:

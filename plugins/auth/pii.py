@@ -5,6 +5,9 @@ nonce. The associated data binds a ciphertext to the row, the user and the kind 
 was written for, so a ciphertext copied to another row or kind fails to decrypt instead of
 showing someone else's number. Keys of earlier ids keep decrypting after a rotation until
 ``propmubi auth rotate-pii-key`` has moved every row to the current key.
+
+Each process builds its keyring once at start (:func:`keyring_from_settings`, called by
+:func:`propmubi_plugins.auth.state.start`); it lives in ``ctx.state.pii``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import logging
 import os
 import re
 import uuid
-import weakref
 from collections.abc import Mapping
 
 import attrs
@@ -23,7 +25,6 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from propmubi.config import ConfigError
-from propmubi.context import Services
 from propmubi_plugins.auth.settings import AuthSettings
 
 log = logging.getLogger(__name__)
@@ -149,23 +150,6 @@ def keyring_from_settings(settings: AuthSettings, production: bool) -> PiiKeyrin
                               "current pii_key_id with a different key")
         keys.setdefault(key_id, key)
     return PiiKeyring(settings.pii_key_id, keys)
-
-
-# One keyring per Services (web app, worker, CLI, each test's); dropped with its Services.
-_KEYRINGS: dict[int, PiiKeyring] = {}
-
-
-def start(services: Services, settings: AuthSettings) -> None:
-    """Build and remember the keyring of ``services`` (called by the auth startup)."""
-    key = id(services)
-    _KEYRINGS[key] = keyring_from_settings(
-        settings, services.config.app.environment == "production")
-    weakref.finalize(services, _KEYRINGS.pop, key, None)
-
-
-def keyring(services: Services) -> PiiKeyring:
-    """The keyring of the process that owns ``services``."""
-    return _KEYRINGS[id(services)]
 
 
 def mask(number: str) -> str:

@@ -1,7 +1,8 @@
-"""The auth rules: phone OTP, sign-in sessions with rotating refresh tokens, profiles.
+"""The auth rules: phone OTP, sign-in sessions with rotating refresh tokens, profiles, roles.
 
-Each web, worker or scheduler process has one :class:`AuthRuntime` (its keys, settings and SMS
-provider), created by ``propmubi_startup`` and found again with :func:`runtime`.
+Every public function takes the plugin's context, then who acts (``None`` for the anonymous
+sign-in steps), then ids, then its input; each opens its own transaction. The process's keys,
+SMS provider and limits are in ``ctx.state`` (:class:`~propmubi_plugins.auth.state.AuthState`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-import time
 import uuid
 from typing import Any
 
@@ -19,24 +19,34 @@ import attrs
 import phonenumbers
 from prometheus_client import Counter
 
-from propmubi.config import ConfigError, plugin_settings
-from propmubi.context import Services
+from propmubi.actors import Actor
+from propmubi.db import Database, Tx
 from propmubi.errors import (
     FieldError,
+    Forbidden,
     NotFound,
     ServiceUnavailable,
     TooManyRequests,
     Unauthorized,
     ValidationFailed,
 )
-from propmubi.events import publish
 from propmubi.ids import uuid7
-from propmubi.web.ratelimit import RateLimit
-from propmubi_plugins.auth import pii, store
+from propmubi_plugins.auth import store
 from propmubi_plugins.auth.events import RefreshReuseDetected, UserRegistered
-from propmubi_plugins.auth.settings import AuthSettings, generate_signing_key
+from propmubi_plugins.auth.models import (
+    Me,
+    MeUpdate,
+    OtpChallenge,
+    OtpRequest,
+    OtpVerify,
+    RefreshIn,
+    Session,
+    SignedIn,
+    Tokens,
+)
 from propmubi_plugins.auth.sms import SmsError
-from propmubi_plugins.auth.tokens import KeyRing, hash_refresh_token, new_refresh_token
+from propmubi_plugins.auth.state import Ctx
+from propmubi_plugins.auth.tokens import hash_refresh_token, new_refresh_token
 
 log = logging.getLogger(__name__)
 
@@ -60,70 +70,48 @@ class InvalidRefreshToken(Unauthorized):
     slug, title = "refresh-token-invalid", "Invalid refresh token"
 
 
-@attrs.frozen
-class Tokens:
-    """What a sign-in or a refresh hands the client."""
+class AccountGone(Unauthorized):
+    """The token's user deleted their account."""
 
-    access_token: str
-    token_type: str
-    expires_in: int
-    refresh_token: str
-    refresh_expires_at: dt.datetime
-    user_id: uuid.UUID
-    session_id: uuid.UUID
+    slug, title = "account-erased", "This account no longer exists"
 
 
-@attrs.define
-class AuthRuntime:
-    """One process's auth state."""
-
-    services: Services
-    settings: AuthSettings
-    keyring: KeyRing
-    sms: Any
-    per_phone: RateLimit
-    per_ip: RateLimit
-    otp_secret: bytes
+# -------------------------------------------------------------------------------------------------
+# Who acts
+# -------------------------------------------------------------------------------------------------
 
 
-_RUNTIMES: dict[int, AuthRuntime] = {}
+def event_actor(actor: Actor | None) -> str | None:
+    """What auth's events record as their actor: a user's bare id (what auth has always
+    recorded for users), ``staff:<id>`` or ``system:<part>`` otherwise, None for nobody."""
+    if actor is None:
+        return None
+    return actor.id if actor.kind == "user" else actor.ref
 
 
-async def start(services: Services) -> None:
-    """Build this process's runtime; refuse to start on a production without secrets."""
-    settings: AuthSettings = plugin_settings(services.config, "auth", AuthSettings)
-    production = services.config.app.environment == "production"
-    for key in ("signing_key", "otp_secret"):
-        if production and not getattr(settings, key):
-            raise ConfigError(f"plugins.auth.{key}: required in production")
-    signing_key = settings.signing_key or generate_signing_key()
-    otp_secret = settings.otp_secret or secrets.token_urlsafe(32)
-    if not settings.signing_key:
-        log.info("auth: no plugins.auth.signing_key; this process signs with a temporary key")
-    try:
-        keyring = KeyRing(signing_key, settings.previous_public_keys, issuer=settings.issuer,
-                          audience=settings.audience, ttl=settings.access_ttl)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    _RUNTIMES[id(services)] = AuthRuntime(
-        services=services, settings=settings, keyring=keyring,
-        sms=services.plugins.provider(
-            "propmubi_sms_providers", settings.sms_provider,
-            setting="plugins.auth.sms_provider")(services.config),
-        per_phone=RateLimit.parse(settings.otp_per_phone),
-        per_ip=RateLimit.parse(settings.otp_per_ip), otp_secret=otp_secret.encode())
-    # The keyring of KYC identity numbers (pii.py); last, so the checks above come first.
-    pii.start(services, settings)
+def check_own(actor: Actor | None, user_id: uuid.UUID) -> None:
+    """Refuse a user acting on another user's account (staff and the system may).
+
+    :raises Forbidden: anonymous, or another user.
+    """
+    if actor is None or (actor.kind == "user" and actor.user_id != user_id
+                         and not actor.is_staff):
+        raise Forbidden("a user may only act on their own account")
 
 
-async def stop(services: Services) -> None:
-    """Forget the process's runtime."""
-    _RUNTIMES.pop(id(services), None)
+async def live_profile_in(ctx: Ctx, q: Database | Tx, actor: Actor | None, user_id: uuid.UUID
+                          ) -> dict[str, Any]:
+    """The user's profile row, read in ``q`` (the caller's transaction, or the pool).
 
-
-def runtime(services: Services) -> AuthRuntime:
-    """The runtime of the process that owns ``services``."""
-    return _RUNTIMES[id(services)]
+    :raises Forbidden: see :func:`check_own`.
+    :raises AccountGone: the account is unknown or erased (a token issued before the erasure
+        is still cryptographically valid until it expires).
+    """
+    check_own(actor, user_id)
+    row = await store.profile(q, user_id)
+    if row is None or row["erased_at"] is not None:
+        raise AccountGone("this account no longer exists; sign in again")
+    return row
 
 
 # -------------------------------------------------------------------------------------------------
@@ -142,21 +130,22 @@ def normalise_phone(text: str, region: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _code_hash(rt: AuthRuntime, challenge_id: uuid.UUID, code: str) -> bytes:
-    return hmac.new(rt.otp_secret, challenge_id.bytes + code.encode(), hashlib.sha256).digest()
+def _code_hash(ctx: Ctx, challenge_id: uuid.UUID, code: str) -> bytes:
+    return hmac.new(ctx.state.otp_secret, challenge_id.bytes + code.encode(),
+                    hashlib.sha256).digest()
 
 
-async def _count_sends(rt: AuthRuntime, phone: str, ip: str) -> tuple[int, int, int]:
+async def _count_sends(ctx: Ctx, phone: str, ip: str) -> tuple[int, int, int]:
     """Count this request in the phone's and the IP's windows; (phone n, ip n, ip reset s)."""
-    services, now = rt.services, time.time()
+    state, now = ctx.state, ctx.clock.now().timestamp()
     # The phone number is personal data: Redis sees only a keyed hash of it.
-    phone_id = hmac.new(rt.otp_secret, phone.encode(), hashlib.sha256).hexdigest()[:32]
+    phone_id = hmac.new(state.otp_secret, phone.encode(), hashlib.sha256).hexdigest()[:32]
     windows = []
-    for kind, ident, limit in (("phone", phone_id, rt.per_phone), ("ip", ip, rt.per_ip)):
+    for kind, ident, limit in (("phone", phone_id, state.per_phone), ("ip", ip, state.per_ip)):
         start = int(now // limit.period) * limit.period
-        windows.append((services.keys.plugin("auth", "otp-sends", kind, ident, str(start)),
+        windows.append((ctx.keys("otp-sends", kind, ident, str(start)),
                         start + limit.period + 1))
-    async with services.redis.pipeline(transaction=False) as pipe:
+    async with ctx.redis.pipeline(transaction=False) as pipe:
         for key, expiry in windows:
             pipe.incr(key)
             pipe.expireat(key, expiry)
@@ -164,65 +153,71 @@ async def _count_sends(rt: AuthRuntime, phone: str, ip: str) -> tuple[int, int, 
     return results[0], results[2], max(1, int(windows[1][1] - now))
 
 
-async def request_otp(rt: AuthRuntime, phone_text: str, ip: str) -> tuple[uuid.UUID, dt.datetime]:
-    """Send a code to the phone; ``(challenge id, expiry)``.
+async def request_otp(ctx: Ctx, actor: Actor | None, body: OtpRequest, *, ip: str
+                      ) -> OtpChallenge:
+    """Send a code to the phone.
 
     The answer has the same shape whether the number belongs to a user or not, and also when
     the number's own send limit is reached: then no SMS goes out and the challenge id is a
     dead one (so nobody learns from the answer whether a number is being targeted). Only the
     caller's own IP limit is told apart (429), which says nothing about the number.
+
+    :param ip: the caller's address, for the per-IP limit.
     """
-    settings = rt.settings
-    phone = normalise_phone(phone_text, settings.default_region)
+    settings, state = ctx.settings, ctx.state
+    phone = normalise_phone(body.phone, settings.default_region)
     challenge_id = uuid7()
-    expires_at = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=settings.otp_ttl)
+    expires_at = (ctx.clock.now() + dt.timedelta(seconds=settings.otp_ttl)
                   ).replace(microsecond=0)
-    phone_count, ip_count, ip_reset = await _count_sends(rt, phone, ip)
-    if ip_count > rt.per_ip.count:
+    phone_count, ip_count, ip_reset = await _count_sends(ctx, phone, ip)
+    if ip_count > state.per_ip.count:
         OTP_SENDS.labels("ip_limited").inc()
         raise TooManyRequests("too many code requests from this address",
                               headers={"Retry-After": str(ip_reset)})
-    if phone_count > rt.per_phone.count:
+    if phone_count > state.per_phone.count:
         OTP_SENDS.labels("phone_limited").inc()
         log.info("auth: OTP send limit reached for a phone number; no SMS sent")
-        return challenge_id, expires_at
+        return OtpChallenge(challenge_id=challenge_id, expires_at=expires_at)
     code = f"{secrets.randbelow(10 ** 6):06d}"
-    await store.create_challenge(rt.services.db, challenge_id, phone,
-                                 _code_hash(rt, challenge_id, code), expires_at)
+    await store.create_challenge(ctx.db, challenge_id, phone,
+                                 _code_hash(ctx, challenge_id, code), expires_at)
     minutes = max(1, settings.otp_ttl // 60)
     try:
-        await rt.sms.send(phone, f"{code} is your Propmubi code. It expires in {minutes} "
-                                 "minutes. Never share it.")
+        await state.sms.send(phone, f"{code} is your Propmubi code. It expires in {minutes} "
+                                    "minutes. Never share it.")
     except SmsError as exc:
         log.error("auth: OTP SMS not sent: %s", exc)
         raise ServiceUnavailable("the code could not be sent; try again shortly",
                                  headers={"Retry-After": "30"}) from None
     OTP_SENDS.labels("sent").inc()
-    return challenge_id, expires_at
+    return OtpChallenge(challenge_id=challenge_id, expires_at=expires_at)
 
 
-async def verify_otp(rt: AuthRuntime, challenge_id: uuid.UUID, code: str, device: str | None
-                     ) -> tuple[Tokens, bool]:
-    """Exchange a right code for tokens, registering the user on first sign-in;
-    ``(tokens, registered)``."""
-    guess_hash = _code_hash(rt, challenge_id, code)
-    async with rt.services.db.transaction() as tx:
-        phone = await store.guess(tx, challenge_id, guess_hash, rt.settings.otp_max_attempts)
+async def verify_otp(ctx: Ctx, actor: Actor | None, body: OtpVerify) -> SignedIn:
+    """Exchange a right code for tokens, registering the user on first sign-in (then
+    ``registered`` is true and ``auth.user_registered`` is published, by the new user).
+
+    :raises InvalidCode: wrong, expired, used, unknown or out of guesses.
+    """
+    guess_hash = _code_hash(ctx, body.challenge_id, body.code)
+    async with ctx.db.transaction() as tx:
+        phone = await store.guess(tx, body.challenge_id, guess_hash,
+                                  ctx.settings.otp_max_attempts)
         if phone is not None:
             user_id, registered = await store.upsert_user(tx, uuid7(), phone)
             roles = await store.roles_of(tx, user_id)
             if registered:
-                await publish(tx, UserRegistered(user_id=user_id, roles=roles),
-                              actor=str(user_id))
+                await ctx.publish(tx, UserRegistered(user_id=user_id, roles=roles),
+                                  actor=str(user_id))
             session_id = uuid7()
-            await store.create_session(tx, session_id, user_id, device)
-            tokens = await _issue(rt, tx, user_id, session_id, roles)
+            await store.create_session(tx, session_id, user_id, body.device)
+            tokens = await _issue(ctx, tx, user_id, session_id, roles)
     # Out of the transaction: a wrong guess's attempt count must commit, not roll back.
     if phone is None:
         OTP_VERIFIES.labels("failed").inc()
         raise InvalidCode("the code is wrong, expired or already used; request a new one")
     OTP_VERIFIES.labels("ok").inc()
-    return tokens, registered
+    return SignedIn(**attrs.asdict(tokens, recurse=False), registered=registered)
 
 
 # -------------------------------------------------------------------------------------------------
@@ -230,36 +225,42 @@ async def verify_otp(rt: AuthRuntime, challenge_id: uuid.UUID, code: str, device
 # -------------------------------------------------------------------------------------------------
 
 
-async def _issue(rt: AuthRuntime, tx: Any, user_id: uuid.UUID, session_id: uuid.UUID,
+async def _issue(ctx: Ctx, tx: Tx, user_id: uuid.UUID, session_id: uuid.UUID,
                  roles: list[str]) -> Tokens:
-    refresh = new_refresh_token()
-    refresh_expires = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=rt.settings.refresh_ttl)
+    keyring = ctx.state.keyring
+    refresh_token = new_refresh_token()
+    refresh_expires = (ctx.clock.now() + dt.timedelta(seconds=ctx.settings.refresh_ttl)
                        ).replace(microsecond=0)
-    await store.add_refresh_token(tx, uuid7(), session_id, user_id, hash_refresh_token(refresh),
-                                  refresh_expires)
-    access, _ = rt.keyring.issue(str(user_id), roles, str(session_id))
-    return Tokens(access_token=access, token_type="Bearer", expires_in=rt.keyring.ttl,
-                  refresh_token=refresh, refresh_expires_at=refresh_expires, user_id=user_id,
-                  session_id=session_id)
+    await store.add_refresh_token(tx, uuid7(), session_id, user_id,
+                                  hash_refresh_token(refresh_token), refresh_expires)
+    access, _ = keyring.issue(str(user_id), roles, str(session_id))
+    return Tokens(access_token=access, token_type="Bearer", expires_in=keyring.ttl,
+                  refresh_token=refresh_token, refresh_expires_at=refresh_expires,
+                  user_id=user_id, session_id=session_id)
 
 
-async def refresh(rt: AuthRuntime, token: str) -> Tokens:
+async def refresh(ctx: Ctx, actor: Actor | None, body: RefreshIn) -> Tokens:
     """Exchange a refresh token for new tokens (rotation). An already-exchanged token revokes
-    its whole session: whoever holds the newer one (thief or owner) is signed out."""
-    token_hash = hash_refresh_token(token)
+    its whole session (``auth.refresh_reuse_detected``): whoever holds the newer one (thief or
+    owner) is signed out.
+
+    :raises InvalidRefreshToken: unknown, expired, revoked or already used.
+    """
+    token_hash = hash_refresh_token(body.refresh_token)
     tokens = None
-    async with rt.services.db.transaction() as tx:
+    async with ctx.db.transaction() as tx:
         row = await store.rotate(tx, token_hash)
         if row is not None:
             await store.touch_session(tx, row["family_id"])
             roles = await store.roles_of(tx, row["user_id"])
-            tokens = await _issue(rt, tx, row["user_id"], row["family_id"], roles)
+            tokens = await _issue(ctx, tx, row["user_id"], row["family_id"], roles)
         else:
             seen = await store.find_token(tx, token_hash)
             if seen is not None and seen["rotated"] and await store.revoke_session(
                     tx, seen["family_id"], "refresh token reused"):
-                await publish(tx, RefreshReuseDetected(session_id=seen["family_id"],
-                                                       user_id=seen["user_id"]))
+                await ctx.publish(tx, RefreshReuseDetected(session_id=seen["family_id"],
+                                                           user_id=seen["user_id"]),
+                                  actor=event_actor(actor))
                 tx.after_commit.append(REUSE_DETECTED.inc)
                 log.warning("auth.refresh_reuse_detected: session %s of user %s revoked",
                             seen["family_id"], seen["user_id"])
@@ -268,23 +269,101 @@ async def refresh(rt: AuthRuntime, token: str) -> Tokens:
     return tokens
 
 
-async def logout(rt: AuthRuntime, token: str) -> None:
+async def logout(ctx: Ctx, actor: Actor | None, body: RefreshIn) -> None:
     """Revoke the session of a refresh token (any token of it, used or not)."""
-    async with rt.services.db.transaction() as tx:
-        seen = await store.find_token(tx, hash_refresh_token(token))
+    async with ctx.db.transaction() as tx:
+        seen = await store.find_token(tx, hash_refresh_token(body.refresh_token))
         if seen is not None:
             await store.revoke_session(tx, seen["family_id"], "logout")
 
 
-async def revoke_session(rt: AuthRuntime, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
-    """Revoke one of the user's own sessions; 404 for anyone else's."""
-    async with rt.services.db.transaction() as tx:
+async def revoke_session(ctx: Ctx, actor: Actor, user_id: uuid.UUID, session_id: uuid.UUID
+                         ) -> None:
+    """Revoke one of the user's sessions (the user's own, or any user's by staff).
+
+    :raises NotFound: no live session ``session_id`` of ``user_id``.
+    """
+    check_own(actor, user_id)
+    async with ctx.db.transaction() as tx:
         if not await store.revoke_session(tx, session_id, "revoked by user", user_id):
             raise NotFound(f"no session {session_id}")
 
 
-async def purge_expired(services: Services) -> None:
+async def sessions(ctx: Ctx, actor: Actor, user_id: uuid.UUID, *,
+                   current_session: str | None = None) -> list[Session]:
+    """The user's live sessions, newest first.
+
+    :param current_session: the id of the caller's own session, marked ``current``.
+    """
+    check_own(actor, user_id)
+    rows = await store.sessions_of(ctx.db, user_id)
+    return [Session(**row, current=str(row["id"]) == current_session) for row in rows]
+
+
+async def purge_expired(ctx: Ctx) -> None:
     """The hourly job: forget codes and refresh tokens a day after they expired (an expired
     refresh token presented later is simply unknown)."""
-    while await store.purge_expired(services.db, dt.timedelta(days=1), 5000) >= 5000:
+    while await store.purge_expired(ctx.db, dt.timedelta(days=1), 5000) >= 5000:
         pass
+
+
+# -------------------------------------------------------------------------------------------------
+# Profiles and roles
+# -------------------------------------------------------------------------------------------------
+
+
+async def _me(ctx: Ctx, q: Database | Tx, actor: Actor, user_id: uuid.UUID) -> Me:
+    row = await live_profile_in(ctx, q, actor, user_id)
+    return Me(id=row["id"], phone=row["phone"], name=row["name"],
+              roles=await store.roles_of(q, user_id), created_at=row["created_at"])
+
+
+async def profile(ctx: Ctx, actor: Actor, user_id: uuid.UUID) -> Me:
+    """A live user's profile and roles.
+
+    :raises AccountGone: unknown or erased.
+    """
+    return await _me(ctx, ctx.db, actor, user_id)
+
+
+async def update_profile(ctx: Ctx, actor: Actor, user_id: uuid.UUID, body: MeUpdate) -> Me:
+    """Change a live user's display name (None removes it); the profile after the change."""
+    async with ctx.db.transaction() as tx:
+        await live_profile_in(ctx, tx, actor, user_id)
+        await store.set_name(tx, user_id, body.name.strip() if body.name else None)
+    return await profile(ctx, actor, user_id)
+
+
+def _check_admin(actor: Actor) -> None:
+    if not actor.has_any(["admin"]):
+        raise Forbidden("only admins may change a user's roles")
+
+
+async def _known_user(q: Database | Tx, user_id: uuid.UUID) -> None:
+    if await store.profile(q, user_id) is None:
+        raise NotFound("no such user")
+
+
+async def grant_role(ctx: Ctx, actor: Actor, user_id: uuid.UUID, role: str) -> None:
+    """Give a user a role (admins and the system only; no-op when held). It applies at the
+    user's next token refresh.
+
+    :raises Forbidden: the actor is no admin.
+    :raises NotFound: no such user.
+    """
+    _check_admin(actor)
+    async with ctx.db.transaction() as tx:
+        await _known_user(tx, user_id)
+        await store.grant_role(tx, user_id, role)
+
+
+async def revoke_role(ctx: Ctx, actor: Actor, user_id: uuid.UUID, role: str) -> bool:
+    """Take a role away (admins and the system only); False when it was not held.
+
+    :raises Forbidden: the actor is no admin.
+    :raises NotFound: no such user.
+    """
+    _check_admin(actor)
+    async with ctx.db.transaction() as tx:
+        await _known_user(tx, user_id)
+        return await store.revoke_role(tx, user_id, role)

@@ -1,9 +1,10 @@
 """SMS providers offered through ``propmubi_sms_providers``: ``console`` and ``http``.
 
-A provider factory takes the :class:`~propmubi.config.Config` and returns an object with
-``async send(to, body)`` (``to`` in E.164) that raises :class:`SmsError` when the message was
-not accepted. Each send opens its own HTTP session: OTP traffic is a few messages a second at
-most, and a session per send needs no lifecycle to manage.
+A provider factory takes the consuming plugin's context (it reads ``ctx.settings``, the
+``[plugins.auth]`` table, and ``ctx.config``) and returns an object with ``async send(to,
+body)`` (``to`` in E.164) that raises :class:`SmsError` when the message was not accepted.
+Each send opens its own HTTP session: OTP traffic is a few messages a second at most, and a
+session per send needs no lifecycle to manage.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any
 import aiohttp
 from prometheus_client import Counter, Histogram
 
-from propmubi.config import Config, ConfigError, plugin_settings
+from propmubi.config import ConfigError
+from propmubi.context import PluginContext
 from propmubi_plugins.auth.settings import AuthSettings
 
 __all__ = ["ConsoleSms", "HttpSms", "SmsError"]
@@ -48,8 +50,8 @@ class ConsoleSms:
 
     name = "console"
 
-    def __init__(self, config: Config) -> None:
-        if config.app.environment == "production":
+    def __init__(self, ctx: PluginContext[Any, Any]) -> None:
+        if ctx.config.app.environment == "production":
             raise ConfigError("plugins.auth.sms_provider: the 'console' SMS provider only logs "
                               "codes and is refused in production; configure 'http'")
         self.outbox: collections.deque[tuple[str, str]] = collections.deque(maxlen=100)
@@ -68,8 +70,8 @@ class HttpSms:
 
     name = "http"
 
-    def __init__(self, config: Config) -> None:
-        settings: AuthSettings = plugin_settings(config, "auth", AuthSettings)
+    def __init__(self, ctx: PluginContext[AuthSettings, Any]) -> None:
+        settings = ctx.settings
         for key in ("sms_http_base_url", "sms_http_account_sid", "sms_http_auth_token",
                     "sms_http_from"):
             if not getattr(settings, key):

@@ -9,8 +9,8 @@ from typing import Any
 from propmubi.db import Database, Tx
 
 
-async def create_challenge(db: Database, challenge_id: uuid.UUID, phone: str, code_hash: bytes,
-                           expires_at: dt.datetime) -> None:
+async def create_challenge(db: Database | Tx, challenge_id: uuid.UUID, phone: str,
+                           code_hash: bytes, expires_at: dt.datetime) -> None:
     """Store a new OTP challenge."""
     await db.execute(
         "INSERT INTO auth_otp_challenges (id, phone, code_hash, expires_at) "
@@ -57,7 +57,7 @@ async def roles_of(q: Database | Tx, user_id: uuid.UUID) -> list[str]:
     return [r["role"] for r in rows]
 
 
-async def grant_role(db: Database, user_id: uuid.UUID, role: str) -> None:
+async def grant_role(db: Database | Tx, user_id: uuid.UUID, role: str) -> None:
     """Give a role (no-op when held)."""
     await db.execute("INSERT INTO auth_user_roles (user_id, role) VALUES (%s, %s) "
                      "ON CONFLICT DO NOTHING", (user_id, role))
@@ -136,7 +136,6 @@ async def sessions_of(db: Database, user_id: uuid.UUID) -> list[dict[str, Any]]:
         "WHERE user_id = %s AND revoked_at IS NULL ORDER BY created_at DESC", (user_id,))
 
 
-
 async def purge_expired(db: Database, older_than: dt.timedelta, batch: int) -> int:
     """Delete up to ``batch`` OTP challenges and ``batch`` refresh tokens that expired more
     than ``older_than`` ago; how many rows went. Batches keep each statement's locks short."""
@@ -154,7 +153,7 @@ async def user_id_by_phone(db: Database, phone: str) -> uuid.UUID | None:
     return await db.fetchval("SELECT id FROM auth_users WHERE phone = %s", (phone,))
 
 
-async def revoke_role(db: Database, user_id: uuid.UUID, role: str) -> bool:
+async def revoke_role(db: Database | Tx, user_id: uuid.UUID, role: str) -> bool:
     """Take a role away; False when it was not held."""
     return await db.execute("DELETE FROM auth_user_roles WHERE user_id = %s AND role = %s",
                             (user_id, role)) > 0
@@ -168,11 +167,13 @@ async def revoke_role(db: Database, user_id: uuid.UUID, role: str) -> bool:
 async def add_consent(tx: Tx, user_id: uuid.UUID, purpose: str, policy_version: str,
                       granted: bool, ip: str | None, user_agent: str | None) -> dict[str, Any]:
     """Append a consent decision; the stored row."""
-    return await tx.fetchrow(
+    row = await tx.fetchrow(
         "INSERT INTO auth_consents (user_id, purpose, policy_version, granted, ip, user_agent) "
         "VALUES (%s, %s, %s, %s, %s, %s) "
         "RETURNING id, purpose, policy_version, granted, recorded_at, host(ip) AS ip, user_agent",
         (user_id, purpose, policy_version, granted, ip, user_agent))
+    assert row is not None  # an INSERT ... RETURNING returns its row
+    return row
 
 
 async def consent_history(q: Database | Tx, user_id: uuid.UUID) -> list[dict[str, Any]]:

@@ -136,7 +136,8 @@ class KeyRing:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
             raise InvalidToken("malformed token") from None
-        key = self.public.get(header.get("kid")) if isinstance(header.get("kid"), str) else None
+        kid = header.get("kid")
+        key = self.public.get(kid) if isinstance(kid, str) else None
         if key is None:
             raise InvalidToken("unknown signing key")
         try:

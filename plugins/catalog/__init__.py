@@ -11,21 +11,14 @@ from typing import Any
 
 from propmubi import hookimpl
 from propmubi.config import Config
-from propmubi.context import Services
 from propmubi.types import ConsolePage, ConsoleWidget, PluginInfo, template_dir
 from propmubi.web.routing import Routes
-from propmubi_plugins.catalog import (
-    console,
-    events,
-    handlers,
-    media_routes,
-    routes,
-    search_routes,
-    seed,
-    service,
-    storage,
-)
+from propmubi_plugins.catalog import console, events, handlers, routes, seed, state
+from propmubi_plugins.catalog.media import routes as media_routes
+from propmubi_plugins.catalog.media import storage
+from propmubi_plugins.catalog.search import routes as search_routes
 from propmubi_plugins.catalog.settings import CatalogSettings
+from propmubi_plugins.catalog.state import Ctx
 
 
 @hookimpl
@@ -49,7 +42,7 @@ def propmubi_migrations() -> Path:
 
 @hookimpl
 def propmubi_api_routes(config: Config) -> Routes:
-    """Builders, projects, towers, units, media, search, suggest and feed."""
+    """Builders, projects, towers, units, photos, search, suggest and feed."""
     return (Routes(tags=["catalog"]).include(routes.routes).include(media_routes.routes)
             .include(search_routes.routes))
 
@@ -63,13 +56,13 @@ def propmubi_http_routes(config: Config) -> Routes:
 @hookimpl
 def propmubi_event_types() -> list[type]:
     """``catalog.project_created``, ``project_updated``, ``project_published``,
-    ``project_deleted``, ``unit_status_changed`` and ``price_changed``."""
+    ``project_deleted``, ``units_deleted``, ``unit_status_changed`` and ``price_changed``."""
     return events.EVENT_TYPES
 
 
 @hookimpl
 def propmubi_event_handlers() -> Mapping[str, Any]:
-    """Cache invalidation on the catalogue's own events."""
+    """Search cache invalidation, deleted photos' removal, ``auth.user_erased`` (owner unlinked)."""
     return handlers.handlers()
 
 
@@ -98,18 +91,18 @@ def propmubi_storage_backends() -> Mapping[str, Any]:
 
 
 @hookimpl
-def propmubi_seed(services: Services, scale: float) -> Any:
+def propmubi_seed(ctx: Ctx, scale: float) -> Any:
     """Demo builders, projects, towers and units (``--scale 1``: 2,000 projects, 100k units)."""
-    return seed.seed(services, scale)
+    return seed.seed(ctx, scale)
 
 
 @hookimpl
-def propmubi_startup(services: Services) -> Any:
-    """Open the media storage backend and the search cache."""
-    return functools.partial(service.start, services)
+def propmubi_startup(ctx: Ctx) -> Any:
+    """Open the media storage backend and photo processing slots (``ctx.state``)."""
+    return functools.partial(state.start, ctx)
 
 
 @hookimpl
-def propmubi_cleanup(services: Services) -> Any:
-    """Close what startup opened."""
-    return functools.partial(service.stop, services)
+def propmubi_cleanup(ctx: Ctx) -> Any:
+    """Close the media storage backend."""
+    return functools.partial(state.stop, ctx)

@@ -2,15 +2,17 @@
 preview and Publish / Reject decisions, project pages with a unit grid per tower, and photo
 gallery management; plus the "Projects waiting for review" dashboard card.
 
-Forms post and redirect (POST-redirect-GET) and work without JavaScript. Changes go through
-the catalogue's service and media functions, as a staff caller, so the rules, the moderation
-history and the events are the API's own.
+Forms post and redirect (POST-redirect-GET) and work without JavaScript. Their fields are read
+with :func:`propmubi.console.forms.read_form` into the classes of ``models.py`` and
+``media/models.py``; a refused form re-renders its page with status 422 and each message next
+to its field. Changes go through the catalogue's service and media functions as
+``Actor.staff(<staff id>)`` (recorded as ``staff:<id>``), so the rules, the moderation history
+and the events are the API's own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import uuid
 from collections.abc import Iterable
 from decimal import Decimal
@@ -18,6 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
+from propmubi.actors import Actor
+from propmubi.console.forms import FormErrors, read_form
 from propmubi.console.pages import (
     cursor_of,
     flash,
@@ -29,6 +33,7 @@ from propmubi.console.pages import (
 )
 from propmubi.errors import (
     Conflict,
+    FieldError,
     Forbidden,
     NotFound,
     PayloadTooLarge,
@@ -36,11 +41,17 @@ from propmubi.errors import (
     ValidationFailed,
 )
 from propmubi.types import ConsolePage, ConsoleWidget
-from propmubi.web.appkeys import SERVICES
-from propmubi.web.auth import Principal
-from propmubi_plugins.catalog import console_store, media, service, store
-
-log = logging.getLogger(__name__)
+from propmubi_plugins.catalog import service, store
+from propmubi_plugins.catalog.media import service as media
+from propmubi_plugins.catalog.media.models import (
+    ALT_TEXT_MAX,
+    GALLERY_MAX,
+    PhotoEditForm,
+    PhotoUpload,
+    PhotoUploadForm,
+)
+from propmubi_plugins.catalog.models import ReasonIn, RejectForm
+from propmubi_plugins.catalog.state import Ctx
 
 BUILDERS = "/console/builders"
 MODERATION = "/console/moderation"
@@ -48,7 +59,6 @@ PROJECTS = "/console/projects"
 PAGE_SIZE = 25
 #: Projects of one builder listed on its page (newest first).
 BUILDER_PROJECTS_MAX = 200
-REASON_MAX = 1000
 
 #: Unit statuses in grid order, with their legend text and cell colours (background, border).
 UNIT_STATUS_STYLE = {
@@ -64,18 +74,9 @@ MODERATION_LABELS = {"draft": "Draft", "in_review": "In review", "published": "P
                      "rejected": "Rejected"}
 
 
-# --------------------------------------------------------------------------------------------
-# Staff callers (the service and media functions take their own caller types)
-# --------------------------------------------------------------------------------------------
-
-
-def _caller(request: web.Request) -> service.Caller:
-    # Events and reviews record this as "user:<staff id>" (Caller.actor).
-    return service.Caller.console(staff_id(request))
-
-
-def _principal(request: web.Request) -> Principal:
-    return Principal(subject=str(staff_id(request)), roles=frozenset({"staff"}), session=None)
+def _actor(request: web.Request) -> Actor:
+    """The signed-in staff member, as the service and media functions take them."""
+    return Actor.staff(staff_id(request))
 
 
 # --------------------------------------------------------------------------------------------
@@ -148,13 +149,12 @@ def _page(name: str, request: web.Request, context: dict[str, Any], status: int 
 # --------------------------------------------------------------------------------------------
 
 
-async def builders(request: web.Request) -> web.Response:
+async def builders(request: web.Request, ctx: Ctx) -> web.Response:
     """Builders, newest first, searchable by the start of their name (keyset pages)."""
-    db = request.app[SERVICES].db
     q = request.query.get("q", "").strip()[:100]
-    rows = await console_store.builders(db, q or None,
-                                        parse_cursor(request.query.get("cursor")),
-                                        PAGE_SIZE + 1)
+    rows = await store.builder_directory(ctx.db, q or None,
+                                         parse_cursor(request.query.get("cursor")),
+                                         PAGE_SIZE + 1)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     next_cursor = cursor_of(rows[-1]["created_at"], rows[-1]["id"]) if more else None
@@ -162,15 +162,14 @@ async def builders(request: web.Request) -> web.Response:
                  {"rows": rows, "q": q, "next_cursor": next_cursor, "prefix": BUILDERS})
 
 
-async def builder_detail(request: web.Request) -> web.Response:
+async def builder_detail(request: web.Request, ctx: Ctx) -> web.Response:
     """One builder: its profile, owner and projects with their moderation states."""
-    db = request.app[SERVICES].db
     builder_id = path_uuid(request, "id", "builder")
-    row = await store.builder(db, builder_id)
+    row = await store.builder(ctx.db, builder_id)
     if row is None:
         raise NotFound("no such builder")
-    projects = await store.projects_of_builder(db, builder_id, BUILDER_PROJECTS_MAX + 1, None,
-                                               None)
+    projects = await store.projects_of_builder(ctx.db, builder_id, BUILDER_PROJECTS_MAX + 1,
+                                               None, None)
     return _page("catalog/builder.html", request, {
         "builder": row, "projects": projects[:BUILDER_PROJECTS_MAX],
         "more_projects": len(projects) > BUILDER_PROJECTS_MAX})
@@ -181,40 +180,39 @@ async def builder_detail(request: web.Request) -> web.Response:
 # --------------------------------------------------------------------------------------------
 
 
-async def queue(request: web.Request) -> web.Response:
+async def queue(request: web.Request, ctx: Ctx) -> web.Response:
     """Projects waiting for review, oldest submission first (keyset pages)."""
-    db = request.app[SERVICES].db
-    rows = await console_store.review_queue(db, parse_cursor(request.query.get("cursor")),
-                                            PAGE_SIZE + 1)
+    rows = await store.review_queue(ctx.db, parse_cursor(request.query.get("cursor")),
+                                    PAGE_SIZE + 1)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     next_cursor = cursor_of(rows[-1]["submitted_at"], rows[-1]["id"]) if more else None
     return _page("catalog/queue.html", request, {
         "rows": rows, "next_cursor": next_cursor, "first_page": "cursor" not in request.query,
-        "stats": await console_store.review_stats(db), "prefix": MODERATION})
+        "stats": await store.review_stats(ctx.db), "prefix": MODERATION})
 
 
-async def _project_view(request: web.Request, project_id: uuid.UUID) -> dict[str, Any]:
+async def _project_view(request: web.Request, ctx: Ctx, project_id: uuid.UUID
+                        ) -> dict[str, Any]:
     """Everything a project's console pages show."""
-    services = request.app[SERVICES]
-    caller = _caller(request)
-    project = await service.project(services.db, caller, str(project_id))
-    towers = await service.towers(services.db, caller, project_id)
-    units = await console_store.grid_units(services.db, project_id)
-    photos = await media.gallery(services, project_id, None)
-    storage = media.runtime(services).storage
+    actor = _actor(request)
+    project = await service.project(ctx, actor, str(project_id))
+    towers = await service.towers(ctx, actor, project_id)
+    units = await store.grid_units(ctx.db, project_id)
+    photos = await media.gallery(ctx, actor, project_id=project_id)
+    storage = ctx.state.storage
     return {
         "project": project,
-        "builder": await store.builder(services.db, project["builder_id"]),
+        "builder": await store.builder(ctx.db, project["builder_id"]),
         "towers": _grid(towers, units),
         "unit_summary": _unit_summary(units),
         "photos": [{**p, "thumb_url": storage.url(p["thumb_key"]),
                     "web_url": storage.url(p["web_key"])} for p in photos],
-        "reviews": await service.reviews(services.db, caller, project_id),
+        "reviews": await service.reviews(ctx, actor, project_id),
         "map_url": (f"https://www.openstreetmap.org/?mlat={project['lat']:.6f}"
                     f"&mlon={project['lng']:.6f}#map=17/{project['lat']:.6f}/"
                     f"{project['lng']:.6f}"),
-        "grid_truncated": len(units) >= console_store.GRID_MAX,
+        "grid_truncated": len(units) >= store.GRID_MAX,
     }
 
 
@@ -249,48 +247,49 @@ def _grid(towers: list[dict[str, Any]], units: list[dict[str, Any]]) -> list[dic
     return grid
 
 
-async def preview(request: web.Request, errors: dict[str, str] | None = None,
-                  reason: str = "", status: int = 200) -> web.Response:
-    """A project as the public would see it, its history and the Publish / Reject forms."""
-    project_id = path_uuid(request, "id", "project")
-    view = await _project_view(request, project_id)
+async def _preview(request: web.Request, ctx: Ctx, project_id: uuid.UUID,
+                   errors: FormErrors | None = None, reason: str = "", status: int = 200
+                   ) -> web.Response:
+    view = await _project_view(request, ctx, project_id)
     return _page("catalog/preview.html", request,
-                 {**view, "errors": errors or {}, "reason": reason}, status=status)
+                 {**view, "errors": errors or FormErrors(), "reason": reason}, status=status)
 
 
-async def _moderate(request: web.Request, action: str, done: str) -> web.Response:
+async def preview(request: web.Request, ctx: Ctx) -> web.Response:
+    """A project as the public would see it, its history and the Publish / Reject forms."""
+    return await _preview(request, ctx, path_uuid(request, "id", "project"))
+
+
+async def publish(request: web.Request, ctx: Ctx) -> web.Response:
+    """Publish a project in review: it becomes public."""
     project_id = path_uuid(request, "id", "project")
-    form = await request.post()
-    reason = str(form.get("reason", "")).strip()
-    if action == "reject":
-        if not reason:
-            return await preview(request, errors={
-                "reason": "Give the reason for the rejection; the builder reads it."},
-                status=422)
-        if len(reason) > REASON_MAX:
-            return await preview(request, errors={
-                "reason": f"At most {REASON_MAX} characters (got {len(reason)})."},
-                reason=reason, status=422)
     try:
-        await service.moderate(request.app[SERVICES].db, _caller(request), project_id, action,
-                               reason or None)
+        await service.publish_project(ctx, _actor(request), project_id)
     except Conflict as exc:
         flash(request, f"Nothing changed: {exc.detail}.", "error")
         return see_other(f"{MODERATION}/{project_id}")
-    log.info("console: staff %s %s project %s", staff_id(request), done, project_id)
-    flash(request, f"Project {done}.", "success")
-    return see_other(f"{PROJECTS}/{project_id}" if action == "publish"
-                     else f"{MODERATION}/{project_id}")
+    ctx.log.info("console: staff %s published project %s", staff_id(request), project_id)
+    flash(request, "Project published.", "success")
+    return see_other(f"{PROJECTS}/{project_id}")
 
 
-async def publish(request: web.Request) -> web.Response:
-    """Publish a project in review: it becomes public."""
-    return await _moderate(request, "publish", "published")
-
-
-async def reject(request: web.Request) -> web.Response:
+async def reject(request: web.Request, ctx: Ctx) -> web.Response:
     """Reject a project in review (a reason is required: the builder reads it)."""
-    return await _moderate(request, "reject", "rejected")
+    project_id = path_uuid(request, "id", "project")
+    form, errors = await read_form(request, RejectForm)
+    if form is None:
+        typed = str((await request.post()).get("reason", "")).strip()
+        return await _preview(request, ctx, project_id, errors=errors, reason=typed,
+                              status=422)
+    try:
+        await service.reject_project(ctx, _actor(request), project_id,
+                                     ReasonIn(reason=form.reason))
+    except Conflict as exc:
+        flash(request, f"Nothing changed: {exc.detail}.", "error")
+        return see_other(f"{MODERATION}/{project_id}")
+    ctx.log.info("console: staff %s rejected project %s", staff_id(request), project_id)
+    flash(request, "Project rejected.", "success")
+    return see_other(f"{MODERATION}/{project_id}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -298,12 +297,20 @@ async def reject(request: web.Request) -> web.Response:
 # --------------------------------------------------------------------------------------------
 
 
-async def project_page(request: web.Request) -> web.Response:
-    """A project in any moderation state: details, the unit grid, the photo gallery."""
-    project_id = path_uuid(request, "id", "project")
-    view = await _project_view(request, project_id)
+async def _project_page(request: web.Request, ctx: Ctx, project_id: uuid.UUID,
+                        errors: FormErrors | None = None, error_form: str | None = None,
+                        status: int = 200) -> web.Response:
+    """The project page; ``errors`` belong to the form named ``error_form`` (``upload``, or
+    ``photo-<id>`` for a photo's form)."""
+    view = await _project_view(request, ctx, project_id)
     return _page("catalog/project.html", request,
-                 {**view, "alt_max": media.ALT_TEXT_MAX, "gallery_max": media.GALLERY_MAX})
+                 {**view, "alt_max": ALT_TEXT_MAX, "gallery_max": GALLERY_MAX,
+                  "errors": errors or FormErrors(), "error_form": error_form}, status=status)
+
+
+async def project_page(request: web.Request, ctx: Ctx) -> web.Response:
+    """A project in any moderation state: details, the unit grid, the photo gallery."""
+    return await _project_page(request, ctx, path_uuid(request, "id", "project"))
 
 
 def _gallery_url(project_id: uuid.UUID) -> str:
@@ -315,33 +322,26 @@ def _problem_text(exc: ValidationFailed) -> str:
     return "; ".join(f"{e['field']}: {e['message']}" for e in errors) or str(exc.detail)
 
 
-def _position(raw: Any) -> int | None:
-    """A 1-based place typed by staff as the 0-based position media expects (None: keep)."""
-    text = str(raw or "").strip()
-    if not text:
-        return None
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= media.GALLERY_MAX:
-        raise ValidationFailed([], detail=f"Place: a number from 1 to {media.GALLERY_MAX}")
-    return int(text) - 1
-
-
-async def _photo_action(request: web.Request, change: bool) -> web.Response:
+async def _photo_of_page(request: web.Request, ctx: Ctx) -> tuple[uuid.UUID, uuid.UUID]:
+    """The page's project and photo ids; 404 when the photo is not this project's."""
     project_id = path_uuid(request, "id", "project")
     photo_id = path_uuid(request, "photo", "photo")
-    services = request.app[SERVICES]
-    photo = await media.photo_for(services, _principal(request), photo_id, manage=True)
+    photo = await media.photo(ctx, _actor(request), photo_id, manage=True)
     if photo["project_id"] != project_id:
         raise NotFound("no such photo")
+    return project_id, photo_id
+
+
+async def update_photo(request: web.Request, ctx: Ctx) -> web.Response:
+    """Change a photo's alternative text and/or its place in the gallery."""
+    project_id, photo_id = await _photo_of_page(request, ctx)
+    form, errors = await read_form(request, PhotoEditForm)
+    if form is None:
+        return await _project_page(request, ctx, project_id, errors=errors,
+                                   error_form=f"photo-{photo_id}", status=422)
     try:
-        if change:
-            form = await request.post()
-            alt_text = str(form.get("alt_text", ""))
-            await media.update(services, _principal(request), photo_id, alt_text,
-                               _position(form.get("position")))
-            flash(request, "Photo updated.", "success")
-        else:
-            await media.delete(services, _principal(request), photo_id)
-            flash(request, "Photo deleted.", "success")
+        await media.update(ctx, _actor(request), photo_id, form.patch())
+        flash(request, "Photo updated.", "success")
     except ValidationFailed as exc:
         flash(request, f"Nothing changed: {_problem_text(exc)}.", "error")
     except (Conflict, Forbidden) as exc:
@@ -349,36 +349,40 @@ async def _photo_action(request: web.Request, change: bool) -> web.Response:
     return see_other(_gallery_url(project_id))
 
 
-async def update_photo(request: web.Request) -> web.Response:
-    """Change a photo's alternative text and/or its place in the gallery."""
-    return await _photo_action(request, change=True)
-
-
-async def delete_photo(request: web.Request) -> web.Response:
+async def delete_photo(request: web.Request, ctx: Ctx) -> web.Response:
     """Remove a photo from the gallery (and its stored files)."""
-    return await _photo_action(request, change=False)
+    project_id, photo_id = await _photo_of_page(request, ctx)
+    try:
+        await media.delete(ctx, _actor(request), photo_id)
+        flash(request, "Photo deleted.", "success")
+    except (Conflict, Forbidden) as exc:
+        flash(request, f"Nothing changed: {exc.detail}.", "error")
+    return see_other(_gallery_url(project_id))
 
 
-async def upload_photo(request: web.Request) -> web.Response:
+async def upload_photo(request: web.Request, ctx: Ctx) -> web.Response:
     """Add a photo to the project's gallery (a multipart form: file, alt text, place)."""
     project_id = path_uuid(request, "id", "project")
-    services = request.app[SERVICES]
-    principal = _principal(request)
-    access = await media.manage_access(services, principal, project_id=project_id)
-    form = await request.post()
-    upload = form.get("file")
+    actor = _actor(request)
+    access = await media.manage_access(ctx, actor, project_id=project_id)
+    # The text fields as every console form; the file part is read apart, up to the limit.
+    form, errors = await read_form(request, PhotoUploadForm)
+    upload = (await request.post()).get("file")
+    limit = ctx.settings.max_upload_bytes
+    data = upload.file.read(limit + 1) if isinstance(upload, web.FileField) else b""
+    if not isinstance(upload, web.FileField):
+        errors.append(FieldError("form", "file", "choose a photo to upload"))
+    elif not data:
+        errors.append(FieldError("form", "file", "the file is empty"))
+    elif len(data) > limit:
+        errors.append(FieldError("form", "file", f"a photo may be at most {limit} bytes"))
+    if form is None or errors:
+        return await _project_page(request, ctx, project_id, errors=errors,
+                                   error_form="upload", status=422)
+    position = None if form.position is None else form.position - 1
     try:
-        if not isinstance(upload, web.FileField):
-            raise ValidationFailed([], detail="Choose a photo to upload")
-        limit = media.runtime(services).settings.max_upload_bytes
-        data = upload.file.read(limit + 1)
-        if not data:
-            raise ValidationFailed([], detail="The file is empty")
-        if len(data) > limit:
-            raise PayloadTooLarge(f"a photo may be at most {limit} bytes")
-        alt_text = media.check_alt_text(str(form.get("alt_text", "")))
-        await media.upload(services, principal, access, data, alt_text,
-                           _position(form.get("position")))
+        await media.upload(ctx, actor, access, PhotoUpload(data=data, alt_text=form.alt_text,
+                                                           position=position))
     except ValidationFailed as exc:
         flash(request, f"Not uploaded: {_problem_text(exc)}.", "error")
     except (Conflict, PayloadTooLarge, UnsupportedMediaType) as exc:
@@ -416,8 +420,8 @@ def pages() -> list[ConsolePage]:
     ]
 
 
-async def _waiting(request: web.Request) -> dict[str, Any]:
-    stats = await console_store.review_stats(request.app[SERVICES].db)
+async def _waiting(request: web.Request, ctx: Ctx) -> dict[str, Any]:
+    stats = await store.review_stats(ctx.db)
     return {"count": stats["count"], "oldest": stats["oldest"],
             "waited": age(stats["oldest"]) if stats["oldest"] else None, "url": MODERATION}
 

@@ -1,10 +1,10 @@
-"""What the catalogue does when events arrive: its caches forget what an event made stale
-(``cache.py``), the media objects of deleted projects and units are removed (``media.py``), and
-a user who erased their account stops being the manager of a builder (the builder, a company,
-stays).
+"""What the catalogue does when events arrive, as lists of handlers per event type: the search
+cache forgets what an event made stale (``search/handlers.py``), the stored photos of deleted
+projects and units are removed (``media/handlers.py``), and a user who erased their account
+stops being the manager of a builder (the builder, a company, stays).
 
-A plugin has one handler per event type; this module runs each part's handler in turn, in the
-one transaction the bus gives the plugin's group.
+The core runs the handlers of one event in the order listed, in the one transaction the bus
+gives the catalogue's consumer group.
 """
 
 from __future__ import annotations
@@ -14,17 +14,11 @@ from typing import Any
 
 from propmubi.db import Tx
 from propmubi.events import Delivery
-from propmubi_plugins.catalog import cache, media, store
+from propmubi_plugins.catalog import store
+from propmubi_plugins.catalog.media import handlers as media
+from propmubi_plugins.catalog.search import handlers as search
 
 Handler = Callable[[Tx, Delivery], Awaitable[Any]]
-
-
-def _chain(parts: list[Handler]) -> Handler:
-    async def handle(tx: Tx, delivery: Delivery) -> None:
-        for part in parts:
-            await part(tx, delivery)
-
-    return handle
 
 
 async def on_user_erased(tx: Tx, delivery: Delivery) -> None:
@@ -32,11 +26,14 @@ async def on_user_erased(tx: Tx, delivery: Delivery) -> None:
     await store.detach_owner(tx, delivery.event.user_id)
 
 
-def handlers() -> Mapping[str, Handler]:
-    """Event type -> handler (each part's handlers for that type, in order)."""
-    combined: dict[str, list[Handler]] = {}
-    own: dict[str, Handler] = {"auth.user_erased": on_user_erased}
-    for offered in (cache.handlers(), media.handlers(), own):
-        for event_type, handler in offered.items():
-            combined.setdefault(event_type, []).append(handler)
-    return {t: parts[0] if len(parts) == 1 else _chain(parts) for t, parts in combined.items()}
+def handlers() -> Mapping[str, list[Handler]]:
+    """Event type -> its handlers, in order."""
+    return {
+        "catalog.project_published": [search.on_published],
+        "catalog.project_updated": [search.on_project_changed],
+        "catalog.project_deleted": [search.on_deleted, media.on_project_deleted],
+        "catalog.units_deleted": [media.on_units_deleted],
+        "catalog.unit_status_changed": [search.on_project_changed],
+        "catalog.price_changed": [search.on_project_changed],
+        "auth.user_erased": [on_user_erased],
+    }

@@ -16,18 +16,15 @@ demo data loaded before anything subscribes (search reads the tables).
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import random
 import time
 import uuid
 from typing import Any
 
-from propmubi.context import Services
 from propmubi_plugins.catalog import store
-from propmubi_plugins.catalog.inputs import AMENITIES, FACINGS
+from propmubi_plugins.catalog.models import AMENITIES, FACINGS
 from propmubi_plugins.catalog.service import slugify
-
-log = logging.getLogger(__name__)
+from propmubi_plugins.catalog.state import Ctx
 
 #: Namespace of the seed's UUIDv5 ids.
 NAMESPACE = uuid.UUID("6f1d1c1e-8a55-4c5e-9a7e-2f0c7b7d5e01")
@@ -266,12 +263,12 @@ def project_rows(start: int, stop: int, builders: int
     return p, t, u, r
 
 
-async def seed(services: Services, scale: float) -> dict[str, int]:
+async def seed(ctx: Ctx, scale: float) -> dict[str, int]:
     """Create the demo catalogue (idempotent); how many rows of each kind were new."""
     started = time.perf_counter()
     sizes = counts(scale)
     new = {"builders": 0, "projects": 0, "towers": 0, "units": 0}
-    db = services.db
+    db = ctx.db
     async with db.transaction() as tx:
         new["builders"] = await store.seed_builders(tx, builder_rows(sizes["builders"]))
     for start in range(0, sizes["projects"], _BATCH_PROJECTS):
@@ -283,6 +280,6 @@ async def seed(services: Services, scale: float) -> dict[str, int]:
             new["units"] += await store.seed_units(tx, units)
             await store.seed_reviews(tx, reviews)
             await store.recompute_derived(tx, projects["id"])
-    log.info("catalog seed (scale %s): %s new in %.1fs", scale, new,
+    ctx.log.info("catalog seed (scale %s): %s new in %.1fs", scale, new,
              time.perf_counter() - started)
     return new

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from propmubi.console import accounts, store
-from propmubi.context import Services
+from propmubi.context import PluginContext
 
 __all__ = ["configure", "run"]
 
@@ -41,9 +41,9 @@ def _password(path: str | None) -> tuple[str, bool]:
     return (lines[0] if lines else ""), False
 
 
-async def run(args: argparse.Namespace, services: Services) -> int:
+async def run(args: argparse.Namespace, ctx: PluginContext[None, None]) -> int:
     """Run one ``staff`` action; errors exit non-zero with one line on stderr."""
-    db = services.db
+    db = ctx.db
     action = args.staff_action
     try:
         if action == "create":

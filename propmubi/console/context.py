@@ -45,11 +45,12 @@ def nav_entries(pages: Sequence[ConsolePage], roles: Iterable[str], current: str
     entries = []
     for page in sorted((p for p in pages if p.nav_label and p.method == "GET"),
                        key=lambda p: (p.nav_order, p.nav_label)):
-        if page.public or not may_see(page, roles):
+        # `not page.nav_label` never holds here (filtered above); it narrows the type.
+        if not page.nav_label or page.public or not may_see(page, roles):
             continue
         url = CONSOLE_PREFIX + page.path
         active = current == url or (page.path not in ("", "/") and current.startswith(url + "/"))
-        entries.append(NavEntry(label=page.nav_label, url=url, active=active))  # type: ignore[arg-type]
+        entries.append(NavEntry(label=page.nav_label, url=url, active=active))
     return entries
 
 
@@ -60,8 +61,8 @@ def template_context(request: web.Request) -> dict[str, Any]:
         user = request.get(CONSOLE_USER)
         if user is None:
             return []
-        return nav_entries(request.app.get(CONSOLE_PAGES, []), user.get("roles", ()),
-                           request.path)
+        pages: list[ConsolePage] = request.app.get(CONSOLE_PAGES, [])
+        return nav_entries(pages, user.get("roles", ()), request.path)
 
     def csrf_token() -> str:
         session = request.get(SESSION)

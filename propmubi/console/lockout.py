@@ -43,7 +43,8 @@ class Lockout:
         if failures < threshold:
             return 0.0
         doublings = min(failures - threshold, 30)  # 2**30 * anything is past any cap
-        return min(self.settings.lockout_base * 2 ** doublings, self.settings.lockout_max)
+        factor: int = 2 ** doublings  # typeshed types int ** int as Any
+        return min(self.settings.lockout_base * factor, self.settings.lockout_max)
 
     async def failed(self, email: str, ip: str) -> float:
         """Count a failure; return the lock it starts in seconds (0: none)."""

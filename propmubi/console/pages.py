@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
+from propmubi import cursors
 from propmubi.console.middleware import see_other
 from propmubi.console.sessions import SESSION
 from propmubi.errors import BadRequest, NotFound
@@ -48,19 +49,16 @@ def staff_id(request: web.Request) -> uuid.UUID:
 
 
 def cursor_of(at: dt.datetime, ident: uuid.UUID) -> str:
-    """A keyset position ``(timestamp, id)`` as a page link's ``cursor``."""
-    return f"{at.isoformat()}_{ident}"
+    """A keyset position ``(timestamp, id)`` as a page link's ``cursor``
+    (:func:`propmubi.cursors.pack_position`)."""
+    return cursors.pack_position(at, ident)
 
 
 def parse_cursor(text: str | None) -> tuple[dt.datetime, uuid.UUID] | None:
     """The keyset position of a ``cursor`` (None for the first page); 400 when mangled."""
     if not text:
         return None
-    at, _, ident = text.rpartition("_")
     try:
-        parsed = dt.datetime.fromisoformat(at), uuid.UUID(ident)
+        return cursors.unpack_position(text)
     except ValueError:
         raise BadRequest("the page link is not valid; start from the first page") from None
-    if parsed[0].tzinfo is None:
-        raise BadRequest("the page link is not valid; start from the first page")
-    return parsed

@@ -18,7 +18,7 @@ import orjson
 from aiohttp import web
 
 from propmubi.config import Config
-from propmubi.context import Services
+from propmubi.services import Services
 
 __all__ = ["COOKIE_NAME", "CSRF_FIELD", "SESSION", "Session", "SessionStore"]
 

@@ -14,6 +14,7 @@ from propmubi.console import accounts, store
 from propmubi.console.lockout import Lockout
 from propmubi.console.middleware import HOME, LOGIN_PATH, safe_next, see_other
 from propmubi.console.sessions import SESSION, SessionStore
+from propmubi.context import takes_ctx
 from propmubi.events.bus import EventBus
 from propmubi.events.ops import group_stats
 from propmubi.web.appkeys import CONFIG, CONSOLE_USER, CONSOLE_WIDGETS, PLUGINS, SERVICES
@@ -122,7 +123,11 @@ async def _widgets(request: web.Request) -> list[dict[str, Any]]:
         if widget.role not in roles and "admin" not in roles:
             continue
         try:
-            context = await widget.load(request)
+            if takes_ctx(widget.load):
+                ctx = request.app[SERVICES].contexts[widget.plugin]
+                context = await widget.load(request, ctx=ctx)
+            else:
+                context = await widget.load(request)
             body, error = Markup(aiohttp_jinja2.render_string(widget.template, request,
                                                                context)), None
         except Exception as exc:  # one broken card must not take the dashboard down

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from propmubi.context import Services
 from propmubi.events.consumer import Consumer, collect_groups
 from propmubi.events.relay import Relay
+from propmubi.services import Services
 
 __all__ = ["BusGuardError", "EventBus", "check_eviction_policy"]
 
@@ -41,7 +41,7 @@ class EventBus:
 
     def __init__(self, services: Services, consumer_name: str | None = None) -> None:
         self.services = services
-        self.catalog = services.db.catalog
+        self.catalog = services.events
         self.groups = collect_groups(services, self.catalog)
         self.relay = Relay(services)
         self.consumer = Consumer(services, self.catalog, self.groups, consumer_name)

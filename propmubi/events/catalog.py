@@ -13,13 +13,14 @@ prefix is not the plugin's name, and publishing a type no enabled plugin registe
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 
-from propmubi.plugins import PluginSet
+from propmubi.pluginset import PluginSet
 
 __all__ = ["EventCatalog", "EventTypeError", "event"]
 
@@ -51,7 +52,7 @@ def event(type_name: str, *, version: int = 1, aggregate: str) -> Callable[[type
         cls.event_type = type_name  # type: ignore[attr-defined]
         cls.event_version = version  # type: ignore[attr-defined]
         cls.event_aggregate = aggregate  # type: ignore[attr-defined]
-        return cls
+        return cast("type[T]", cls)  # attrs.has() above narrowed it to type[AttrsInstance]
 
     return decorate
 
@@ -62,7 +63,7 @@ class EventInfo:
 
     type: str
     version: int
-    cls: type
+    cls: builtins.type[Any]  # plain `type` would name the field above
     publisher: str
     doc: str
     fields: dict[str, str]

@@ -24,25 +24,35 @@ import socket
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import orjson
 
-from propmubi.context import Services
+from propmubi.config import EventsSection
 from propmubi.db import InterfaceError, OperationalError, TransactionRollbackError, Tx
 from propmubi.events import metrics as m
 from propmubi.events.catalog import EventCatalog, EventTypeError
 from propmubi.events.envelope import Delivery, Envelope
 from propmubi.observability import REQUEST_ID
-from propmubi.redis import RedisError
+from propmubi.redis import (
+    ClaimedEntries,
+    PendingEntry,
+    RedisError,
+    StreamEntries,
+    StreamRead,
+    XaddFields,
+)
+from propmubi.services import Services
 from propmubi.validation import json_converter
 
-__all__ = ["Consumer", "Group", "Handler", "HandlerFailed", "collect_groups", "consumer_name"]
+__all__ = ["Consumer", "Group", "Handler", "HandlerFailed", "Handlers", "collect_groups",
+           "consumer_name"]
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Tx, Delivery], Awaitable[Any]]
+Handlers = tuple[Handler, ...]
 #: Errors of the services, not of the event: the batch stays pending without counting a failure.
 INFRASTRUCTURE_ERRORS = (OperationalError, InterfaceError, RedisError, ConnectionError)
 #: A deadlock or serialization failure between concurrent batches: run the batch again now.
@@ -59,10 +69,11 @@ RETURNING event_id
 
 @attrs.frozen
 class Group:
-    """One subscribing plugin: its handlers by event type and the streams that carry them."""
+    """One subscribing plugin: its handlers by event type (run in order) and the streams that
+    carry them."""
 
     name: str
-    handlers: dict[str, Handler]
+    handlers: dict[str, Handlers]
     streams: tuple[str, ...]
 
 
@@ -82,8 +93,9 @@ def consumer_name() -> str:
 def collect_groups(services: Services, catalog: EventCatalog) -> list[Group]:
     """One group per plugin implementing ``propmubi_event_handlers``."""
     groups = []
-    for plugin, handlers in services.plugins.call("propmubi_event_handlers"):
-        handlers = dict(handlers)
+    for plugin, declared in services.plugins.call("propmubi_event_handlers"):
+        handlers = {type_name: _handlers(plugin.name, type_name, value)
+                    for type_name, value in dict(declared).items()}
         for type_name in handlers:
             try:
                 catalog.info(type_name)
@@ -97,9 +109,18 @@ def collect_groups(services: Services, catalog: EventCatalog) -> list[Group]:
     return groups
 
 
-def backoff(settings: Any, deliveries: int) -> float:
+def _handlers(plugin: str, type_name: str, value: Any) -> Handlers:
+    handlers = (value,) if callable(value) else tuple(value)
+    if not handlers or not all(callable(h) for h in handlers):
+        raise EventTypeError(f"plugin {plugin} subscribes to {type_name} with "
+                             f"{value!r}: give a handler or a non-empty list of handlers")
+    return handlers
+
+
+def backoff(settings: EventsSection, deliveries: int) -> float:
     """Seconds a failed entry waits before its next delivery."""
-    return min(settings.retry_max, settings.retry_base * 2 ** max(0, deliveries - 1))
+    doubling: int = 2 ** max(0, deliveries - 1)  # typeshed types int ** int as Any
+    return min(settings.retry_max, settings.retry_base * doubling)
 
 
 class Consumer:
@@ -180,10 +201,10 @@ class Consumer:
     async def read_once(self, group: Group, block: bool = True) -> int:
         """Read new entries for ``group`` (waiting up to ``events.block_ms`` for some when
         ``block``) and handle them; return how many were read."""
-        response = await self.services.redis.xreadgroup(
+        response = cast(StreamRead, await self.services.redis.xreadgroup(
             group.name, self.name, {s: ">" for s in group.streams},
             count=self.settings.consumer_batch,
-            block=self.settings.block_ms if block else None)
+            block=self.settings.block_ms if block else None))
         entries = [(stream, entry_id, fields)
                    for stream, items in response or [] for entry_id, fields in items]
         if entries:
@@ -259,11 +280,14 @@ class Consumer:
                 fresh.discard(envelope.id)  # the same event twice in one batch
                 handled.append(envelope)
                 delivery = Delivery(envelope=envelope, event=self._typed(envelope),
-                                    services=self.services, stream_id=entry_id)
+                                    ctx=self.services.contexts[group.name],
+                                    stream_id=entry_id)
                 token = REQUEST_ID.set(envelope.correlation_id or str(envelope.id))
                 try:
+                    # One timeout for the event: its handlers share the transaction.
                     async with asyncio.timeout(self.settings.handler_timeout):
-                        await group.handlers[envelope.type](tx, delivery)
+                        for handler in group.handlers[envelope.type]:
+                            await handler(tx, delivery)
                 except Exception as exc:
                     raise HandlerFailed(index) from exc
                 finally:
@@ -300,8 +324,9 @@ class Consumer:
         acted = 0
         min_idle = int(settings.retry_base * 1000)
         for stream in group.streams:
-            pending = await redis.xpending_range(stream, group.name, min="-", max="+",
-                                                 count=settings.consumer_batch, idle=min_idle)
+            pending = cast(list[PendingEntry], await redis.xpending_range(
+                stream, group.name, min="-", max="+", count=settings.consumer_batch,
+                idle=min_idle))
             for item in pending:
                 entry_id, owner = item["message_id"], item["consumer"]
                 deliveries, idle = item["times_delivered"], item["time_since_delivered"] / 1000
@@ -318,14 +343,14 @@ class Consumer:
                 if deliveries >= settings.max_deliveries:
                     await self._exhausted(group, stream, entry_id, deliveries)
                     continue
-                claimed = await redis.xclaim(stream, group.name, self.name,
-                                             min_idle_time=int(wait * 1000),
-                                             message_ids=[entry_id])
+                claimed = cast(ClaimedEntries, await redis.xclaim(
+                    stream, group.name, self.name, min_idle_time=int(wait * 1000),
+                    message_ids=[entry_id]))
                 if not claimed:
                     continue  # another consumer claimed it first
                 m.RETRIED.labels(group.name).inc()
                 (claimed_id, fields), = claimed
-                if not fields:
+                if claimed_id is None or not fields:
                     # The entry is gone from the stream (Redis 6.2 answers with a nil entry).
                     await self._trimmed(group, stream, entry_id)
                     continue
@@ -335,7 +360,7 @@ class Consumer:
     async def _exhausted(self, group: Group, stream: str, entry_id: str, deliveries: int
                          ) -> None:
         redis = self.services.redis
-        found = await redis.xrange(stream, min=entry_id, max=entry_id)
+        found = cast(StreamEntries, await redis.xrange(stream, min=entry_id, max=entry_id))
         if not found:
             await self._trimmed(group, stream, entry_id)
             return
@@ -349,9 +374,10 @@ class Consumer:
                           trace: str = "") -> None:
         """Move an entry to the group's dead-letter stream and ack it in the group."""
         keys = self.services.keys
-        letter = {"stream": stream, "entry_id": entry_id, "group": group.name,
-                  "deliveries": str(deliveries), "error": error, "traceback": trace,
-                  "dead_at": str(time.time()), "fields": orjson.dumps(fields).decode()}
+        letter: XaddFields = {
+            "stream": stream, "entry_id": entry_id, "group": group.name,
+            "deliveries": str(deliveries), "error": error, "traceback": trace,
+            "dead_at": str(time.time()), "fields": orjson.dumps(fields).decode()}
         pipe = self.services.redis.pipeline(transaction=True)
         pipe.xadd(keys.dead_letters(group.name), letter)
         pipe.xack(stream, group.name, entry_id)
@@ -371,5 +397,5 @@ class Consumer:
             "correlation_id, actor, payload FROM core_outbox WHERE stream_id = %s", (entry_id,))
         if row is not None:
             await self.services.redis.xadd(self.services.keys.replay_stream(group.name),
-                                           Envelope.from_row(row).to_fields())
+                                           cast(XaddFields, Envelope.from_row(row).to_fields()))
         await self.services.redis.xack(stream, group.name, entry_id)

@@ -58,7 +58,8 @@ class Envelope:
 
 @attrs.frozen
 class Delivery:
-    """What a handler receives: the envelope, the typed event, and the process's services.
+    """What a handler receives: the envelope, the typed event, and the subscribing plugin's
+    context (``ctx``: its settings, state and the process's services).
 
     ``event`` is an instance of the registered class (the catalog spans every enabled plugin,
     so a subscriber never imports the publisher's module); ``payload`` is the raw data.
@@ -68,7 +69,7 @@ class Delivery:
 
     envelope: Envelope
     event: Any
-    services: Any
+    ctx: Any
     stream_id: str
 
     @property

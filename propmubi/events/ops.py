@@ -5,15 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import orjson
 
-from propmubi.context import Services
 from propmubi.events import metrics as m
 from propmubi.events.consumer import Consumer, Group, HandlerFailed
 from propmubi.events.envelope import Envelope
+from propmubi.redis import StreamEntries, XaddFields
+from propmubi.services import Services
 
 __all__ = [
     "DeadLetter",
@@ -57,7 +58,8 @@ async def list_dead(services: Services, groups: list[Group], count: int = 100
     """Dead letters of the given groups, oldest first."""
     out = []
     for group in groups:
-        items = await services.redis.xrange(services.keys.dead_letters(group.name), count=count)
+        items = cast(StreamEntries, await services.redis.xrange(
+            services.keys.dead_letters(group.name), count=count))
         out += [_letter(group.name, dead_id, data) for dead_id, data in items]
     return out
 
@@ -67,7 +69,7 @@ async def retry_dead(services: Services, consumer: Consumer, group: Group, dead_
     """Handle a dead letter again now, in this process; on success it leaves the dead-letter
     stream. Raises the handler's exception (the letter stays) when it fails again."""
     key = services.keys.dead_letters(group.name)
-    found = await services.redis.xrange(key, min=dead_id, max=dead_id)
+    found = cast(StreamEntries, await services.redis.xrange(key, min=dead_id, max=dead_id))
     if not found:
         raise KeyError(f"no dead letter {dead_id} in group {group.name}")
     letter = _letter(group.name, dead_id, found[0][1])
@@ -120,7 +122,7 @@ async def replay(services: Services, group: Group, since: str, batch: int = 1000
             return queued
         pipe = services.redis.pipeline(transaction=False)
         for row in rows:
-            pipe.xadd(stream, Envelope.from_row(row).to_fields())
+            pipe.xadd(stream, cast(XaddFields, Envelope.from_row(row).to_fields()))
         await pipe.execute()
         queued += len(rows)
         position = rows[-1]["position"] + 1
@@ -144,8 +146,8 @@ async def group_stats(services: Services, groups: list[Group]) -> list[dict[str,
             pending = int(info["pending"]) if info else 0
             lag = 0.0
             if info:
-                unread = await redis.xrange(stream, min=f"({info['last-delivered-id']}",
-                                            max="+", count=1)
+                unread = cast(StreamEntries, await redis.xrange(
+                    stream, min=f"({info['last-delivered-id']}", max="+", count=1))
                 if unread:
                     lag = max(0.0, (now_ms - _ms(unread[0][0])) / 1000)
             m.PENDING.labels(group.name, stream).set(pending)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from typing import Any
 
 import orjson
 from prometheus_client import Counter
 
 from propmubi.db import Tx
-from propmubi.events.catalog import EventTypeError
+from propmubi.events.catalog import EventCatalog
 from propmubi.ids import uuid7
 from propmubi.observability import REQUEST_ID
 from propmubi.validation import unstructure
@@ -44,22 +45,21 @@ NOTIFY {NOTIFY_CHANNEL};
 """
 
 
-async def publish(tx: Tx, event: Any, *, actor: str | None = None,
-                  correlation_id: str | None = None) -> Any:
+async def publish(catalog: EventCatalog, tx: Tx, event: Any, *, actor: str | None = None,
+                  correlation_id: str | None = None) -> uuid.UUID:
     """Record ``event`` in the outbox inside ``tx``; it reaches the stream after COMMIT.
 
-    A rolled-back transaction leaves no event. The correlation id defaults to the current
-    request's (or job's, or handled event's) id.
+    Plugins publish through :meth:`propmubi.context.PluginContext.publish`, which supplies the
+    process's catalog. A rolled-back transaction leaves no event. The correlation id defaults
+    to the current request's (or job's, or handled event's) id.
 
+    :param catalog: the process's event catalog (``services.events``).
     :param tx: the transaction that makes the state change the event reports.
     :param event: an instance of a class registered through ``propmubi_event_types``.
     :param actor: who caused it (a user id, ``system``, ...).
     :returns: the event's id (a UUIDv7).
     :raises EventTypeError: when the type is not registered by an enabled plugin.
     """
-    catalog = tx.db.catalog
-    if catalog is None:
-        raise EventTypeError("the event bus is not started in this process (no catalog)")
     info = catalog.of(event)
     event_id = uuid7()
     await tx.execute(_PUBLISH, {

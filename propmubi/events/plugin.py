@@ -1,4 +1,4 @@
-"""The event bus as a core plugin: its jobs (trimming) and its commands (worker, events)."""
+"""The event bus as a core plugin: its jobs (trimming) and ``propmubi events ...``."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import attrs
 import orjson
 
 from propmubi import __version__, hookimpl
-from propmubi.context import Services
+from propmubi.context import PluginContext
 from propmubi.events.bus import EventBus
+from propmubi.events.catalog import EventCatalog
 from propmubi.events.consumer import Group
 from propmubi.events.envelope import Envelope
 from propmubi.events.ops import (
@@ -24,9 +25,10 @@ from propmubi.events.ops import (
     trim_log,
     trim_streams,
 )
+from propmubi.services import Services
 from propmubi.types import CliCommand, Job, PluginInfo
 
-__all__: list[str] = []
+__all__ = ["print_catalog"]
 
 
 @hookimpl
@@ -43,29 +45,18 @@ def _streams(services: Services) -> list[str]:
     return sorted(streams)
 
 
-async def _trim_streams(services: Services) -> None:
-    await trim_streams(services, _streams(services))
+async def _trim_streams(ctx: PluginContext[None, None]) -> None:
+    await trim_streams(ctx.services, _streams(ctx.services))
+
+
+async def _trim_log(ctx: PluginContext[None, None]) -> None:
+    await trim_log(ctx.services)
 
 
 @hookimpl
 def propmubi_jobs() -> list[Job]:
     return [Job(name="trim_streams", run=_trim_streams, every=60.0),
-            Job(name="trim_log", run=trim_log, every=3600.0)]
-
-
-# -- propmubi worker --------------------------------------------------------------------------
-
-def _configure_worker(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--metrics-port", type=int, default=None,
-                        help="serve /metrics and /health on 127.0.0.1:PORT")
-
-
-async def _run_worker(args: argparse.Namespace, services: Services) -> int:
-    from propmubi.events.worker import run_worker
-    from propmubi.server import check_schema
-
-    await check_schema(services.config, services.plugins)
-    return await run_worker(services, args.metrics_port)
+            Job(name="trim_log", run=_trim_log, every=3600.0)]
 
 
 # -- propmubi events ... ----------------------------------------------------------------------
@@ -100,12 +91,19 @@ def _print(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str))
 
 
-async def _run_events(args: argparse.Namespace, services: Services) -> int:
+def print_catalog(catalog: EventCatalog) -> None:
+    """``propmubi events catalog``: every registered type as JSON on stdout. Needs no database
+    or Redis, so the CLI runs it before opening any (and without ``propmubi dev``)."""
+    _print([{"type": i.type, "version": i.version, "publisher": i.publisher,
+             "fields": i.fields, "doc": i.doc} for i in catalog.types.values()])
+
+
+async def _run_events(args: argparse.Namespace, ctx: PluginContext[None, None]) -> int:
+    services = ctx.services
     bus = EventBus(services)
     action = args.events_action
     if action == "catalog":
-        _print([{"type": i.type, "version": i.version, "publisher": i.publisher,
-                 "fields": i.fields, "doc": i.doc} for i in bus.catalog.types.values()])
+        print_catalog(bus.catalog)
     elif action == "stats":
         _print(await group_stats(services, bus.groups))
     elif action == "tail":
@@ -127,7 +125,10 @@ async def _run_events(args: argparse.Namespace, services: Services) -> int:
 async def _dlq(services: Services, bus: EventBus, args: argparse.Namespace) -> int:
     groups = _pick(bus, args.consumer)
     if args.dlq_action == "list":
-        for letter in await list_dead(services, groups):
+        letters = await list_dead(services, groups)
+        if not letters:
+            print("no dead letters")
+        for letter in letters:
             print(f"{letter.group}  {letter.dead_id}  {letter.fields.get('type')}  "
                   f"event={letter.fields.get('id')}  deliveries={letter.deliveries}  "
                   f"error={letter.error}")
@@ -178,8 +179,6 @@ async def _tail(services: Services, args: argparse.Namespace) -> None:
 @hookimpl
 def propmubi_cli_commands() -> list[CliCommand]:
     return [
-        CliCommand(name="worker", help="run the outbox relay and every plugin's event consumers",
-                   configure=_configure_worker, run=_run_worker),
         CliCommand(name="events", help="inspect and operate the event bus",
                    configure=_configure_events, run=_run_events),
     ]

@@ -20,13 +20,14 @@ import contextlib
 import logging
 import os
 import time
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from propmubi.context import Services
 from propmubi.events.envelope import Envelope
 from propmubi.events.outbox import NOTIFY_CHANNEL
+from propmubi.redis import XaddFields
+from propmubi.services import Services
 
 __all__ = ["RELAY_LOCK_KEY", "Relay"]
 
@@ -151,7 +152,8 @@ class Relay:
             pipe = redis.pipeline(transaction=False)
             for row in rows:
                 envelope = Envelope.from_row(row)
-                pipe.xadd(keys.event_stream(envelope.publisher), envelope.to_fields())
+                pipe.xadd(keys.event_stream(envelope.publisher),
+                          cast(XaddFields, envelope.to_fields()))
             stream_ids = await pipe.execute()
             await _fault_after_xadd()
             await tx.execute(_MARK, ([r["position"] for r in rows], stream_ids))

@@ -8,20 +8,17 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from propmubi.config import Config
-    from propmubi.context import Services
-    from propmubi.plugins import PluginSet
-    from propmubi.types import ConsolePage, ConsoleWidget
-    from propmubi.web.auth import Principal
-    from propmubi.web.routing import RouteSpec
+    from propmubi.pluginset import PluginSet
+    from propmubi.services import Services
+    from propmubi.types import ConsolePage, ConsoleWidget, Principal
 
 __all__ = ["AUTH_ERROR", "CONFIG", "CONSOLE_PAGES", "CONSOLE_USER",
            "CONSOLE_WIDGETS", "OPENAPI", "PLUGINS",
-           "PRINCIPAL", "REQUEST_ID", "ROUTE_SPECS", "SERVICES", "SUBJECT"]
+           "PRINCIPAL", "REQUEST_ID", "SERVICES", "SUBJECT"]
 
 CONFIG: web.AppKey[Config] = web.AppKey("propmubi_config")
 PLUGINS: web.AppKey[PluginSet] = web.AppKey("propmubi_plugins")
 SERVICES: web.AppKey[Services] = web.AppKey("propmubi_services")
-ROUTE_SPECS: web.AppKey[list[RouteSpec]] = web.AppKey("propmubi_route_specs")
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("propmubi_openapi")
 #: Every enabled plugin's console pages, in plugin order (the console builds its menu from them).
 CONSOLE_PAGES: web.AppKey[list[ConsolePage]] = web.AppKey("propmubi_console_pages")

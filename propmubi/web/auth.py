@@ -15,41 +15,16 @@ wrapper calls :func:`check_roles` before the handler sees any input:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-import attrs
 from aiohttp import web
 
 from propmubi.errors import Forbidden, Unauthorized
+from propmubi.types import ADMIN_ROLE, ANY_ROLE, Principal
 from propmubi.web.appkeys import AUTH_ERROR, PRINCIPAL
 
 __all__ = ["ADMIN_ROLE", "ANY_ROLE", "BEARER_SCHEME", "Principal", "check_roles"]
 
-#: In ``roles=``: any authenticated caller, whatever their roles.
-ANY_ROLE = "*"
-#: The role that passes every role check.
-ADMIN_ROLE = "admin"
 #: Name of the OpenAPI security scheme that role-guarded routes reference.
 BEARER_SCHEME = "bearerAuth"
-
-
-@attrs.frozen
-class Principal:
-    """An authenticated caller.
-
-    :ivar subject: the caller's stable id (a user id).
-    :ivar roles: the caller's role names.
-    :ivar session: the sign-in session the credentials belong to, when there is one.
-    """
-
-    subject: str
-    roles: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
-    session: str | None = None
-
-    def has_any(self, roles: Iterable[str]) -> bool:
-        """Whether this caller satisfies a requirement of any of ``roles``."""
-        wanted = set(roles)
-        return ANY_ROLE in wanted or ADMIN_ROLE in self.roles or bool(wanted & self.roles)
 
 
 def _quote(text: str) -> str:
@@ -63,7 +38,7 @@ def check_roles(request: web.Request, roles: tuple[str, ...]) -> Principal:
     :raises Unauthorized: nobody (valid) is signed in.
     :raises Forbidden: the caller lacks every one of ``roles``.
     """
-    principal = request.get(PRINCIPAL)
+    principal: Principal | None = request.get(PRINCIPAL)  # Request.get is untyped for keys
     if principal is None:
         error = request.get(AUTH_ERROR)
         if error:

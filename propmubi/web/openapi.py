@@ -84,7 +84,7 @@ def _constraints(validator: Any, schema: dict[str, Any]) -> None:
         schema["pattern"] = pattern
 
 
-class _Components(dict):
+class _Components(dict[str, Any]):
     """Component schemas, remembering which class got which name."""
 
     def __init__(self, *args: Any) -> None:
@@ -95,7 +95,7 @@ class _Components(dict):
 def _component_name(cls: type, components: dict[str, Any]) -> str:
     # Plugins name their classes independently: a second `NoteIn` (or a class called
     # `Problem`) must not silently take the first one's schema.
-    names = getattr(components, "names", None)
+    names: dict[type, str] | None = getattr(components, "names", None)
     if names is None:
         return cls.__name__
     if cls in names:
@@ -144,8 +144,8 @@ def _default(field: Any, schema: dict[str, Any]) -> None:
     default = field.default
     if isinstance(default, enum.Enum):
         default = default.value
-    if not isinstance(default, attrs.Factory) and isinstance(
-            default, (str, int, float, bool, type(None))):
+    # An attrs.Factory (a computed default) is none of these, so it shows no default.
+    if isinstance(default, (str, int, float, bool, type(None))):
         schema["default"] = default
 
 
@@ -174,7 +174,8 @@ def _object_schema(cls: type, components: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _parameters(cls: type | None, where: str, components: dict[str, Any]) -> list[dict]:
+def _parameters(cls: type | None, where: str, components: dict[str, Any]
+                ) -> list[dict[str, Any]]:
     if cls is None:
         return []
     attrs.resolve_types(cls)

@@ -4,46 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 
-import attrs
 from aiohttp import web
 from prometheus_client import Counter
 
 from propmubi.errors import TooManyRequests
 from propmubi.keys import Keys
 from propmubi.redis import Redis, RedisError
+from propmubi.types import RateLimit
 
 __all__ = ["RateLimit", "RateLimiter", "client_ip"]
 
 log = logging.getLogger(__name__)
-
-_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-
-
-@attrs.frozen
-class RateLimit:
-    """``count`` requests per ``period`` seconds."""
-
-    count: int
-    period: int
-
-    @classmethod
-    def parse(cls, text: str) -> RateLimit:
-        """Parse ``"30/minute"`` (or ``second``, ``hour``, ``day``; also ``"30/10s"``)."""
-        match = re.fullmatch(r"\s*(\d+)\s*/\s*(?:(\d+)\s*s|(second|minute|hour|day))\s*", text)
-        if not match or int(match[1]) <= 0:
-            raise ValueError(f"rate limit {text!r} is not '<count>/<second|minute|hour|day>'")
-        period = int(match[2]) if match[2] else _PERIODS[match[3]]
-        if period <= 0:
-            raise ValueError(f"rate limit {text!r} has a zero period")
-        return cls(int(match[1]), period)
-
-    def __str__(self) -> str:
-        return f"{self.count}/{self.period}s"
-
-
 
 LIMITED = Counter("propmubi_http_rate_limited_total",
                   "Requests refused with 429, by limit scope and kind (ip or subject).",

@@ -8,7 +8,8 @@
         ...
 
 The handler receives only what it declared (``params``, ``query``, ``body``), already structured
-and validated; bad input never reaches it (422 problem+json listing every bad field). It returns
+and validated, and its plugin's :class:`~propmubi.context.PluginContext` when it names a ``ctx``
+parameter; bad input never reaches it (422 problem+json listing every bad field). It returns
 an attrs instance, a list of them, plain JSON data, None (204) or a ready ``web.Response``.
 With ``roles=``, only an authenticated caller holding one of them gets in (401 / 403 otherwise,
 before any input is read; see :mod:`propmubi.web.auth`). The same declarations feed the OpenAPI
@@ -32,13 +33,16 @@ import attrs
 import orjson
 from aiohttp import web
 
+from propmubi.context import takes_ctx
 from propmubi.errors import BadRequest, UnsupportedMediaType, ValidationFailed
+from propmubi.types import RateLimit
 from propmubi.validation import json_converter, query_converter, structure_input, unstructure
+from propmubi.web.appkeys import SERVICES
 from propmubi.web.auth import check_roles
 from propmubi.web.guard import Guard, Plan
-from propmubi.web.ratelimit import RateLimit
 
-__all__ = ["ROUTE_KEY", "RateLimit", "RouteSpec", "Routes", "json_response", "mount"]
+__all__ = ["ROUTE_KEY", "ROUTE_SPECS", "RateLimit", "RouteSpec", "Routes", "json_response",
+           "mount"]
 
 #: Attribute on the aiohttp handler that holds its :class:`RouteSpec` (middlewares read it).
 ROUTE_KEY = "__propmubi_route__"
@@ -75,6 +79,10 @@ class RouteSpec:
     max_body: int | bool | None = None
     # attrs class documenting a multipart/form-data body the handler reads itself (OpenAPI).
     form: type | None = None
+
+
+#: Every mounted route's spec, with full paths (the OpenAPI document is built from them).
+ROUTE_SPECS: web.AppKey[list[RouteSpec]] = web.AppKey("propmubi_route_specs")
 
 
 class Routes:
@@ -207,9 +215,10 @@ async def _read_json(request: web.Request) -> Any:
         raise BadRequest(f"the request body is not valid JSON: {exc}") from None
 
 
-def _endpoint(spec: RouteSpec, guard: Guard | None
+def _endpoint(spec: RouteSpec, guard: Guard | None, owner: str
               ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     plan: Plan | None = None
+    wants_ctx = takes_ctx(spec.handler)
     if guard is not None:
         plan = guard.plan(spec.path, spec.name, spec.rate_limit, spec.timeout)
 
@@ -222,6 +231,8 @@ def _endpoint(spec: RouteSpec, guard: Guard | None
         if spec.roles is not None:
             check_roles(request, spec.roles)
         kwargs: dict[str, Any] = {}
+        if wants_ctx:
+            kwargs["ctx"] = request.app[SERVICES].contexts[owner]
         errors = []
         if spec.params is not None:
             kwargs["params"], errs = structure_input(
@@ -264,7 +275,7 @@ def mount(app: web.Application, routes: Routes, prefix: str = "", owner: str = "
     for spec in routes.specs:
         full = attrs.evolve(spec, path=prefix + spec.path,
                             name=f"{owner}.{spec.name}" if owner else spec.name)
-        endpoint = _endpoint(full, guard)
+        endpoint = _endpoint(full, guard, owner)
         app.router.add_route(full.method, full.path, endpoint)
         if full.method == "GET":
             app.router.add_route("HEAD", full.path, endpoint)

@@ -62,9 +62,9 @@ import bench_http as bh  # noqa: E402
 
 from propmubi import __version__, migrate  # noqa: E402
 from propmubi.config import load_config  # noqa: E402
-from propmubi.context import open_services  # noqa: E402
 from propmubi.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
 from propmubi.ids import uuid7  # noqa: E402
+from propmubi.lifecycle import open_services  # noqa: E402
 from propmubi.plugins import load_plugins  # noqa: E402
 from propmubi_plugins.auth.settings import generate_signing_key  # noqa: E402
 from propmubi_plugins.auth.tokens import hash_refresh_token, new_refresh_token  # noqa: E402

@@ -89,11 +89,11 @@ import bench_http as bh  # noqa: E402
 
 from propmubi import __version__, migrate  # noqa: E402
 from propmubi.config import load_config  # noqa: E402
-from propmubi.context import open_services  # noqa: E402
 from propmubi.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
+from propmubi.lifecycle import open_services  # noqa: E402
 from propmubi.plugins import load_plugins  # noqa: E402
 from propmubi_plugins.auth.settings import generate_signing_key  # noqa: E402
-from propmubi_plugins.catalog.inputs import AMENITIES  # noqa: E402
+from propmubi_plugins.catalog.models import AMENITIES  # noqa: E402
 from propmubi_plugins.catalog.seed import CITIES  # noqa: E402
 
 say = bh.say
@@ -490,8 +490,8 @@ def measure(scenario: str, endpoint: str, base: str, pool_file: Path, mode: str,
 def explain_slowest(environ: dict[str, str], base: str, paths: Sequence[str], probe: RedisProbe,
                     top: int) -> list[dict[str, Any]]:
     """Time each path alone with the cache bypassed (a bump before each), slowest first; then
-    EXPLAIN ANALYZE the SQL that ``search.run_search`` / ``run_suggest`` / ``run_feed`` run for
-    the ``top`` slowest (captured by spying on the database in this process)."""
+    EXPLAIN ANALYZE the SQL that ``search.service.run_search`` / ``run_suggest`` / ``run_feed``
+    run for the ``top`` slowest (captured by spying on the database in this process)."""
     timings = []
     for path in paths:
         probe.client.incr(probe.gen_key)
@@ -504,10 +504,12 @@ def explain_slowest(environ: dict[str, str], base: str, paths: Sequence[str], pr
     out = []
 
     async def plans() -> None:
-        from propmubi_plugins.catalog import search
+        from propmubi_plugins.catalog.search import service as search
 
         async with open_services(config, plugins, lifecycle=False) as services:
-            db = services.db
+            # The catalogue's context without its state (no lifecycle): the answers are
+            # computed straight from the database, as on a cache miss.
+            db = services.context("catalog").db
             for seconds, status, path in timings[:top]:
                 entry: dict[str, Any] = {"path": path, "ms_alone": round(seconds * 1000, 1),
                                          "status": status, "statements": []}
@@ -532,6 +534,8 @@ def explain_slowest(environ: dict[str, str], base: str, paths: Sequence[str], pr
 
 
 def _runner(search: Any, db: Any, path: str) -> Any:
+    from propmubi_plugins.catalog.search.models import FeedQuery, SuggestQuery
+
     endpoint = endpoint_of(path)
     if endpoint == "search":
         plan = search.plan_search(search_query(path))
@@ -541,9 +545,9 @@ def _runner(search: Any, db: Any, path: str) -> Any:
     if "limit" in raw:
         raw["limit"] = int(raw["limit"])
     if endpoint == "suggest":
-        query = search.SuggestQuery(**raw)
+        query = SuggestQuery(**raw)
         return lambda: search.run_suggest(db, query)
-    query = search.FeedQuery(**raw)
+    query = FeedQuery(**raw)
     return lambda: search.run_feed(db, query)
 
 
@@ -567,7 +571,7 @@ async def _capture(db: Any, run: Any) -> list[tuple[str, Any]]:
 
 def search_query(path: str) -> Any:
     """The ``SearchQuery`` a search path validates to (the few types its fields have)."""
-    from propmubi_plugins.catalog.search import SearchQuery
+    from propmubi_plugins.catalog.search.models import SearchQuery
 
     raw = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
     lists = {"city", "locality", "bhk", "status", "amenities"}

@@ -82,7 +82,8 @@ import redis.asyncio as aioredis  # noqa: E402
 
 from propmubi import __version__, migrate  # noqa: E402
 from propmubi.config import load_config  # noqa: E402
-from propmubi.context import Services, open_services  # noqa: E402
+from propmubi.lifecycle import open_services
+from propmubi.services import Services  # noqa: E402
 from propmubi.db import Database  # noqa: E402
 from propmubi.embedded import EmbeddedPostgres, EmbeddedRedis, die_with_parent  # noqa: E402
 from propmubi.plugins import load_plugins  # noqa: E402

@@ -4,8 +4,10 @@
 
 It starts its own embedded PostgreSQL and Redis in a temporary folder, migrates a database with
 the reference plugin and seeds notes, then for each target starts TWO server processes sharing
-one loopback port (SO_REUSEPORT) and drives them with ``wrk -t2 -c64 -d10s --latency`` (or, when
-wrk is missing, a time-bounded Python load generator). Measured:
+one loopback port (SO_REUSEPORT) and drives them with ``wrk -t2 -c64 -d10s --latency``. Without
+wrk it stops at once with a message (``make bench`` installs it: scripts/bench-system-deps);
+``--load-tool python`` asks for the time-bounded Python load generator instead, which is itself
+the bottleneck (compare ratios only). Measured:
 
 - ``GET /health``: Propmubi's full middleware stack vs the bare app;
 - the DB route, ``GET /api/v1/reference/notes?limit=20`` vs the bare app's ``/notes?limit=20``
@@ -54,7 +56,7 @@ import attrs  # noqa: E402
 
 from propmubi import __version__, migrate  # noqa: E402
 from propmubi.config import load_config  # noqa: E402
-from propmubi.context import open_services  # noqa: E402
+from propmubi.lifecycle import open_services  # noqa: E402
 from propmubi.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
 from propmubi.plugins import load_plugins  # noqa: E402
 
@@ -66,6 +68,18 @@ BARE_HEALTH = "/health"
 BARE_NOTES = "/notes?limit=20"
 NEVER_LIMITED = "1000000000/minute"  # rate limiting on, but no request is ever refused
 TARGET_RATIO = 0.80
+WRK_MISSING = ("wrk is not installed: `make bench` installs it (scripts/bench-system-deps, "
+               "as root), or apt-get install wrk; `--load-tool python` measures with the much "
+               "slower Python load generator instead")
+
+
+def require_wrk() -> str:
+    """wrk's path; exits with :data:`WRK_MISSING` when it is not installed (no silent
+    fallback: a slower load generator would measure itself, not the servers)."""
+    found = shutil.which("wrk")
+    if found is None:
+        raise SystemExit(f"bench: {WRK_MISSING}")
+    return found
 
 
 def say(message: str) -> None:
@@ -240,7 +254,8 @@ def run_wrk(url: str, duration: int, threads: int, connections: int, *,
     ``script`` may be another Lua script that ends by loading ``report.lua``; ``script_args``
     go after ``--``; ``extra`` are more wrk options (``--timeout 10s``).
     """
-    args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", *extra,
+    args = [require_wrk(), f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
+            *extra,
             "-s", str(script)]
     for name, value in (headers or {}).items():
         args += ["-H", f"{name}: {value}"]
@@ -474,18 +489,17 @@ def main(argv: list[str] | None = None) -> int:
                              "(steadier ratios on a busy machine)")
     parser.add_argument("--skip-default-limits", action="store_true",
                         help="skip the run with the default (429-ing) rate limits")
-    parser.add_argument("--load-tool", choices=["auto", "wrk", "python"], default="auto",
-                        help="wrk when installed (auto), or the Python fallback")
+    parser.add_argument("--load-tool", choices=["wrk", "python"], default="wrk",
+                        help="wrk (default; required unless python is asked for), or the "
+                             "slower Python load generator")
     args = parser.parse_args(argv)
 
     tool = args.load_tool
-    if tool == "auto":
-        tool = "wrk" if shutil.which("wrk") else "python"
-    elif tool == "wrk" and not shutil.which("wrk"):
-        parser.error("wrk is not installed (apt-get install wrk)")
+    if tool == "wrk" and not shutil.which("wrk"):
+        parser.exit(2, f"{parser.prog}: {WRK_MISSING}\n")
     if tool != "wrk":
-        say("wrk not found (apt-get install wrk); using the Python load generator, which is "
-            "itself the bottleneck: compare ratios, not absolute numbers")
+        say("--load-tool python: the Python load generator is itself the bottleneck; compare "
+            "ratios, not absolute numbers")
     signal.signal(signal.SIGTERM, _sigterm)
     # Even when started in the background (SIGINT ignored), Ctrl-C or kill -INT cleans up.
     signal.signal(signal.SIGINT, signal.default_int_handler)

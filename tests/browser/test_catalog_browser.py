@@ -13,12 +13,14 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from propmubi.actors import Actor
 from propmubi.config import Config
-from propmubi.context import open_services
 from propmubi.ids import uuid7
+from propmubi.lifecycle import open_services
 from propmubi.plugins import PluginSet
-from propmubi.web.auth import Principal
-from propmubi_plugins.catalog import inputs, media, service
+from propmubi_plugins.catalog import models, service
+from propmubi_plugins.catalog.media import service as media
+from propmubi_plugins.catalog.media.models import PhotoUpload
 from tests.browser.conftest import Console
 from tests.browser.test_console_browser import sign_in
 
@@ -42,13 +44,13 @@ def photo(colour: tuple[int, int, int]) -> bytes:
 async def projects(services: Any) -> tuple[uuid.UUID, uuid.UUID]:
     """Two projects in review (built through the service, as the API does); the first has
     two towers of units in every status and two photos."""
-    staff = service.Caller(user_id=uuid7(), roles={"staff"})
-    db = services.db
-    builder = await service.create_builder(db, staff, inputs.BuilderIn(
+    staff = Actor.staff(uuid7())
+    ctx = services.context("catalog")
+    builder = await service.create_builder(ctx, staff, models.BuilderIn(
         name="Skyline Developers", rera_promoter_id="PRM-PUNE-0042"))
     ids = []
     for name, locality in (("Green Meadows", "Baner"), ("Riverside Greens", "Kharadi")):
-        project = await service.create_project(db, staff, inputs.ProjectIn(
+        project = await service.create_project(ctx, staff, models.ProjectIn(
             name=name, city="Pune", locality=locality, address=f"Survey 12, {locality} Road",
             lat=18.559, lng=73.786, rera_number="P52100012345", status="under_construction",
             possession_date=dt.date(2028, 6, 30), amenities=["gym", "swimming_pool", "lift"],
@@ -57,23 +59,22 @@ async def projects(services: Any) -> tuple[uuid.UUID, uuid.UUID]:
     first = ids[0]
     n = 0
     for tower_name, floors in (("A", 5), ("B", 3)):
-        tower = await service.create_tower(db, staff, first,
-                                           inputs.TowerIn(name=tower_name, floors=floors))
+        tower = await service.create_tower(ctx, staff, first,
+                                           models.TowerIn(name=tower_name, floors=floors))
         for floor in range(floors, 0, -1):
             for door in (1, 2, 3):
                 bedrooms = 3 if door == 3 else 2
-                await service.create_unit(db, staff, tower["id"], inputs.UnitIn(
+                await service.create_unit(ctx, staff, tower["id"], models.UnitIn(
                     code=f"{tower_name}-{floor}0{door}", unit_type=f"{bedrooms}BHK",
                     bedrooms=bedrooms, carpet_area_sqft=650 + 150 * bedrooms, floor=floor,
                     price_minor=(70 + 5 * floor + 30 * (bedrooms - 2)) * 1_00_000_00,
                     status=STATUSES[n % len(STATUSES)]))
                 n += 1
-    principal = Principal(subject=str(staff.user_id), roles=frozenset({"staff"}))
-    access = await media.manage_access(services, principal, project_id=first)
+    access = await media.manage_access(ctx, staff, project_id=first)
     for colour, alt in (((46, 125, 50), "Landscaped garden"), ((30, 79, 216), "Pool deck")):
-        await media.upload(services, principal, access, photo(colour), alt, None)
+        await media.upload(ctx, staff, access, PhotoUpload(data=photo(colour), alt_text=alt))
     for project_id in ids:
-        await service.moderate(db, staff, project_id, "submit")
+        await service.submit_project(ctx, staff, project_id)
     return ids[0], ids[1]
 
 

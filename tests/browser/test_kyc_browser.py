@@ -12,12 +12,14 @@ from typing import Any
 import pytest
 
 import propmubi_plugins.auth
+from propmubi.actors import Actor
 from propmubi.config import Config
-from propmubi.context import open_services
 from propmubi.events.bus import EventBus
 from propmubi.ids import uuid7
+from propmubi.lifecycle import open_services
 from propmubi.plugins import PluginSet
-from propmubi_plugins.auth import kyc, pii
+from propmubi_plugins.auth.kyc import service as kyc
+from propmubi_plugins.auth.kyc.models import KycSubmissionIn
 from tests.browser.conftest import Console
 from tests.browser.test_console_browser import sign_in
 
@@ -39,6 +41,7 @@ def extra_plugins(extra_plugins: list[Any]) -> list[Any]:
 
 async def applicants(services: Any, names: list[str]) -> list[uuid.UUID]:
     """Agents who submitted KYC (through the service, as the API does)."""
+    ctx = services.context("auth")
     ids = []
     for n, name in enumerate(names):
         user_id = uuid7()
@@ -46,17 +49,19 @@ async def applicants(services: Any, names: list[str]) -> list[uuid.UUID]:
             "INSERT INTO auth_users (id, phone) VALUES (%s, %s)", (user_id, f"+9198123456{n:02d}"))
         await services.db.execute(
             "INSERT INTO auth_user_roles (user_id, role) VALUES (%s, 'agent')", (user_id,))
-        view = await kyc.submit(services, user_id, "agent", kyc.Submission(
-            legal_name=name, document_kind="pan", document_number=f"ABCDE{1234 + n}F",
-            rera_number=f"A5180001234{n}"))
-        ids.append(uuid.UUID(view["id"]))
+        view = await kyc.submit(ctx, Actor("user", str(user_id), {"agent"}), "agent",
+                                KycSubmissionIn(legal_name=name, document_kind="pan",
+                                                document_number=f"ABCDE{1234 + n}F",
+                                                rera_number=f"A5180001234{n}"))
+        assert view.id is not None
+        ids.append(view.id)
     return ids
 
 
 async def test_approve_from_the_queue_reaches_the_dashboard(
         page: Any, console: Console, migrated: Config, plugins: PluginSet, screenshots: Path):
     async with open_services(migrated, plugins) as services:
-        assert pii.keyring(services).current_id == "k1"
+        assert services.context("auth").state.pii.current_id == "k1"
         first, _ = await applicants(services, ["Asha Rao", "Vikram Iyer"])
 
         await page.goto(console.at("/console/kyc"))

@@ -8,8 +8,9 @@ from pathlib import Path
 import attrs
 
 from propmubi import hookimpl
+from propmubi.context import PluginContext
 from propmubi.db import Database
-from propmubi.events import event, publish
+from propmubi.events import event
 from propmubi.types import PluginInfo
 
 
@@ -37,21 +38,24 @@ def propmubi_event_types() -> list[type]:
     return [EntryRecorded]
 
 
-async def record(db: Database, account_id: uuid.UUID, amount: int) -> uuid.UUID:
-    """The state change and its event, committed together."""
-    async with db.transaction() as tx:
+async def record(ctx: PluginContext[None, None], account_id: uuid.UUID, amount: int,
+                 db: Database | None = None) -> uuid.UUID:
+    """The state change and its event, committed together (on ``db`` when given: tests that
+    need another pool)."""
+    async with (db or ctx.db).transaction() as tx:
         await tx.execute("INSERT INTO ledger_entries (account_id, amount) VALUES (%s, %s)",
                          (account_id, amount))
-        return await publish(tx, EntryRecorded(account_id=account_id, amount=amount))
+        return await ctx.publish(tx, EntryRecorded(account_id=account_id, amount=amount))
 
 
-async def record_many(db: Database, entries: list[tuple[uuid.UUID, int]]) -> list[uuid.UUID]:
+async def record_many(ctx: PluginContext[None, None], entries: list[tuple[uuid.UUID, int]]
+                      ) -> list[uuid.UUID]:
     """Several state changes and their events, committed together in one transaction (each
     entry as :func:`record` writes it: its ledger row, then its event)."""
-    async with db.transaction() as tx:
+    async with ctx.db.transaction() as tx:
         ids = []
         for account_id, amount in entries:
             await tx.execute("INSERT INTO ledger_entries (account_id, amount) VALUES (%s, %s)",
                              (account_id, amount))
-            ids.append(await publish(tx, EntryRecorded(account_id=account_id, amount=amount)))
+            ids.append(await ctx.publish(tx, EntryRecorded(account_id=account_id, amount=amount)))
         return ids

@@ -25,7 +25,7 @@ def propmubi_migrations() -> Path:
 
 async def on_entry(tx: Tx, delivery: Delivery) -> None:
     amount = delivery.event.amount
-    services = delivery.services
+    services = delivery.ctx.services
     if await tx.fetchval("SELECT 1 FROM tally_poison WHERE amount = %s", (amount,)):
         # Counted outside the transaction, which rolls back: one increment per delivery.
         await services.redis.incr(services.keys.plugin("tally", "attempts", str(delivery.id)))
@@ -42,7 +42,7 @@ async def on_entry(tx: Tx, delivery: Delivery) -> None:
         "INSERT INTO tally_effects (event_id, account_id, sequence, amount, handled_by) "
         "VALUES (%s, %s, %s, %s, %s)",
         (delivery.id, delivery.event.account_id, delivery.sequence, amount,
-         delivery.services.config.redis.key_prefix))
+         delivery.ctx.config.redis.key_prefix))
 
 
 @hookimpl

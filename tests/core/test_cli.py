@@ -147,9 +147,31 @@ def test_roles_need_their_urls(workdir: Path) -> None:
         (("serve",), {}, None), (("scheduler",), {}, None),
         (("serve",), db_only, None), (("serve", "--port", "70000"), both, None)])
     for result in (serve, scheduler):
-        assert_config_error(result, "database.url", "PROPMUBI_DATABASE__URL")
+        assert_config_error(result, "database.url", "PROPMUBI_DATABASE__URL", "make dev")
     assert_config_error(serve_no_redis, "redis.url")
     assert_config_error(bad_port, "65535")
+
+
+def test_a_dev_file_is_only_used_while_its_dev_runs(workdir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """var/dev.toml of a `propmubi dev` that is gone (SIGKILL leaves it) is not used: the
+    command still fails naming the key, and says why the file was ignored. (Using a running
+    dev's file is tests/core/test_cli_dev.py's.)"""
+    (workdir / "var").mkdir()
+    dev_file = workdir / "var" / "dev.toml"
+    dev_file.write_text(f"pid = {os.getpid()}\n"  # alive, but not a propmubi dev
+                        'database_url = "postgresql://postgres@/propmubi?host=/nowhere"\n'
+                        'redis_url = "unix:///nowhere/redis.sock"\n')
+    stale = main_in_process(workdir, monkeypatch, capsys, "migrate", "status")
+    assert_config_error(stale, "database.url: required", "make dev",
+                        "not using var/dev.toml", f"pid {os.getpid()} is not a running")
+    dev_file.write_text("not toml [")
+    garbled = main_in_process(workdir, monkeypatch, capsys, "migrate", "status")
+    assert_config_error(garbled, "database.url: required")
+    assert "dev.toml" not in garbled.err
+    # `make dev PORT=...` is checked like serve's --port, before anything starts.
+    port = main_in_process(workdir, monkeypatch, capsys, "dev", "--port", "70000")
+    assert_config_error(port, "dev options", "65535")
 
 
 def test_help_and_version_work_with_a_broken_config(workdir: Path) -> None:
@@ -218,6 +240,8 @@ enabled = ["{enabled}"]
 """
 
 SHOP_PLUGIN = '''
+import logging
+
 import attrs
 
 from propmubi import hookimpl
@@ -244,17 +268,26 @@ def configure(parser):
     parser.add_argument("--code", type=int, default=0)
 
 
-async def run(args, services):
-    one = await services.db.fetchval("SELECT 1")
-    await services.redis.ping()
-    print(f"shop ran: db={one} currency={services.plugins.get('shop').settings.currency}")
+async def run(args, ctx):
+    one = await ctx.db.fetchval("SELECT 1")
+    await ctx.redis.ping()
+    logging.getLogger("shopplug").warning("a log line of shop-report")
+    print(f"shop ran: db={one} currency={ctx.settings.currency} plugin={ctx.name}")
     return args.code
+
+
+async def listing(args, ctx):
+    logging.getLogger("shopplug").warning("a log line of shop-list (ctx=%s)", ctx)
+    print("the listing")
+    return 0
 
 
 @hookimpl
 def propmubi_cli_commands():
     return [CliCommand(name="shop-report", help="print the shop report", configure=configure,
-                       run=run)]
+                       run=run),
+            CliCommand(name="shop-list", help="list what the shop declares",
+                       configure=lambda parser: None, run=listing, needs_services=False)]
 '''
 
 CLASH_PLUGIN = '''
@@ -327,10 +360,20 @@ def test_plugin_command_runs_on_real_services(plugin_dir: Path, config: Config) 
         (("shop-report",), env, PLUGINS_TOML.format(enabled="reference"))])
     assert "shop-report" in help_text.out and "print the shop report" in help_text.out
     assert seven.code == 7, seven
-    assert "shop ran: db=1 currency=EUR" in seven.out
+    # stdout carries the command's output only; log records go to stderr.
+    assert seven.out == "shop ran: db=1 currency=EUR plugin=shop\n"
+    assert "a log line of shop-report" in seven.err
     assert zero.code == 0, zero
     # Without the plugin enabled the command does not exist.
     assert gone.code == 2 and "invalid choice" in gone.err
+
+
+def test_a_command_that_needs_no_services_runs_without_urls(plugin_dir: Path) -> None:
+    result = propmubi(plugin_dir, "shop-list", env=plugin_env(plugin_dir),
+                      toml=PLUGINS_TOML.format(enabled="shop"))
+    assert result.code == 0, result
+    assert result.out == "the listing\n"
+    assert "a log line of shop-list (ctx=None)" in result.err
 
 
 def test_plugin_commands_that_clash(plugin_dir: Path) -> None:

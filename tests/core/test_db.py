@@ -103,13 +103,17 @@ async def test_reads_go_to_the_replica_when_one_is_configured(migrated, db):
                                         replica_url=migrated.database.url))
     await database.open()
     try:
-        assert await database.fetch_read("SELECT n FROM t") == [{"n": 5}]
+        async with database.connection(replica=True) as conn, conn.cursor() as cur:
+            await cur.execute("SELECT n FROM t")
+            assert await cur.fetchall() == [(5,)]
         stats = database.stats()
         assert stats["replica"]["size"] == 1 and stats["primary"]["size"] == 0
     finally:
         await database.close()
-    # Without a replica, reads use the primary.
-    assert await db.fetch_read("SELECT n FROM t") == [{"n": 5}]
+    # Without a replica, a replica connection is a primary one.
+    async with db.connection(replica=True) as conn, conn.cursor() as cur:
+        await cur.execute("SELECT n FROM t")
+        assert await cur.fetchall() == [(5,)]
 
 
 async def test_waiters_are_served_first_come_first_served(migrated):

@@ -76,22 +76,27 @@ class DevTree:
         return redis.Redis(unix_socket_path=str(self.redis_socket), socket_timeout=10)
 
 
+    def cleanup(self) -> None:
+        """Teardown: stop every run and whatever of the var dir still runs."""
+        for proc in self.runs:
+            proc.kill()
+        # A failed test must not leave servers behind for the rest of the session.
+        for proc in self.related():
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
+        # Socket folders moved to /tmp because tmp_path is too long for sun_path.
+        for folder in (self.pg_socket_dir, self.redis_socket.parent):
+            if not folder.is_relative_to(self.folder):
+                shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture
 def tree(tmp_path: Path) -> Iterator[DevTree]:
     dev = DevTree(tmp_path)
     yield dev
-    for proc in dev.runs:
-        proc.kill()
-    # A failed test must not leave servers behind for the rest of the session.
-    for proc in dev.related():
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-    # Socket folders moved to /tmp because tmp_path is too long for sun_path.
-    for folder in (dev.pg_socket_dir, dev.redis_socket.parent):
-        if not folder.is_relative_to(tmp_path):
-            shutil.rmtree(folder, ignore_errors=True)
+    dev.cleanup()
 
 
 async def wait_ready(dev: Proc) -> None:

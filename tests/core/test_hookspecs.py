@@ -15,7 +15,7 @@ import pytest
 import propmubi
 from propmubi import PROJECT_NAME, hookspecs
 from propmubi.config import Config
-from propmubi.context import Services
+from propmubi.context import PluginContext
 from propmubi.types import CliCommand, ConsolePage, ConsoleWidget, Job, PluginInfo
 from propmubi.web.routing import Routes
 
@@ -78,7 +78,7 @@ def test_hook_is_fully_annotated(name: str) -> None:
         assert param.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD, \
             f"{name}: pluggy passes hook arguments by name; {param.name} must be a plain one"
     # The annotations name real types (those the module imports only for type checkers too).
-    namespace = {**vars(hookspecs), "Config": Config, "Services": Services,
+    namespace = {**vars(hookspecs), "Config": Config, "PluginContext": PluginContext,
                  "CliCommand": CliCommand, "ConsolePage": ConsolePage,
                  "ConsoleWidget": ConsoleWidget, "Job": Job,
                  "PluginInfo": PluginInfo, "Routes": Routes}

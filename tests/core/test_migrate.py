@@ -29,7 +29,7 @@ from propmubi.config import Config
 from propmubi.db import connect_once
 from propmubi.migrate import MigrationError
 from propmubi.plugins import PluginSet, load_plugins
-from propmubi.server import SchemaBehind, check_schema
+from propmubi.roles import SchemaBehind, check_schema
 from propmubi.testing import create_database, drop_database, make_config
 from propmubi.types import PluginInfo
 

@@ -15,7 +15,7 @@ import tests.refplugin
 from propmubi import hookimpl
 from propmubi.app import create_app
 from propmubi.config import Config, ConfigError, load_config
-from propmubi.context import open_services
+from propmubi.lifecycle import open_services
 from propmubi.migrate import migrations_for
 from propmubi.plugins import CORE_PLUGINS, PluginError, PluginSet, load_plugins, resolve
 from propmubi.scheduler import collect_jobs
@@ -182,7 +182,7 @@ def test_class_instance_as_plugin() -> None:
 
     plugins = load_plugins(base_config(), extra=[Shop("hello")])
     assert plugins.get("shop").source == "object Shop"
-    assert [(p.name, r) for p, r in plugins.call("propmubi_seed", services=None, scale=2)] == \
+    assert [(p.name, r) for p, r in plugins.call("propmubi_seed", scale=2)] == \
         [("shop", "hello x2")]
 
 
@@ -325,7 +325,7 @@ def test_unmarked_unknown_hook_is_refused() -> None:
 
 def test_hook_with_an_argument_the_spec_lacks() -> None:
     with pytest.raises(PluginError, match=r"'a'.*propmubi_jobs") as info:
-        load_plugins(base_config(), extra=[plugin("a", propmubi_jobs=lambda services: [])])
+        load_plugins(base_config(), extra=[plugin("a", propmubi_jobs=lambda ctx: [])])
     assert "\n" not in str(info.value)
 
 
@@ -367,8 +367,8 @@ def test_plugin_error_is_a_config_error() -> None:
 def test_call_passes_only_named_arguments_and_skips_none() -> None:
     seen = []
 
-    def both(services: Any, scale: float) -> str:
-        seen.append(("both", services, scale))
+    def both(ctx: Any, scale: float) -> str:
+        seen.append(("both", ctx, scale))
         return "both"
 
     def scale_only(scale: float) -> str:
@@ -381,10 +381,12 @@ def test_call_passes_only_named_arguments_and_skips_none() -> None:
     extra = [plugin("p1", propmubi_seed=both), plugin("p2", ("p1",), propmubi_seed=scale_only),
              plugin("p3", ("p2",), propmubi_seed=nothing), plugin("p4", ("p3",))]
     plugins = load_plugins(base_config(), extra=extra)
-    results = plugins.call("propmubi_seed", services="svc", scale=0.5)
+    contexts = {name: f"ctx of {name}" for name in ("p1", "p2", "p3", "p4")}
+    results = plugins.call("propmubi_seed", contexts=contexts, scale=0.5)
     assert [(p.name, r) for p, r in results] == [("p1", "both"), ("p2", "scale")]
     # None results are dropped, but the implementation still ran; p4 has no implementation.
-    assert seen == [("both", "svc", 0.5), ("scale_only", 0.5), ("nothing",)]
+    # Each implementation that takes ctx receives its own plugin's.
+    assert seen == [("both", "ctx of p1", 0.5), ("scale_only", 0.5), ("nothing",)]
 
 
 def test_call_reverse_runs_dependants_first() -> None:
@@ -394,8 +396,8 @@ def test_call_reverse_runs_dependants_first() -> None:
     extra = [plugin(n, req, propmubi_cleanup=returns(n))
              for n, req in (("c", ("b",)), ("a", ()), ("b", ("a",)))]
     plugins = load_plugins(base_config(), extra=extra)
-    assert [r for _, r in plugins.call("propmubi_cleanup", services=None)] == ["a", "b", "c"]
-    assert [r for _, r in plugins.call("propmubi_cleanup", reverse=True, services=None)] == \
+    assert [r for _, r in plugins.call("propmubi_cleanup")] == ["a", "b", "c"]
+    assert [r for _, r in plugins.call("propmubi_cleanup", reverse=True)] == \
         ["c", "b", "a"]
 
 

@@ -28,9 +28,11 @@ from prometheus_client import REGISTRY
 
 import tests.refplugin
 from propmubi import hookimpl
-from propmubi.context import Services, open_services
+from propmubi.context import PluginContext
+from propmubi.lifecycle import open_services
 from propmubi.plugins import load_plugins
 from propmubi.scheduler import Scheduler, collect_jobs, next_due
+from propmubi.services import Services
 from propmubi.types import Job, PluginInfo
 
 if TYPE_CHECKING:
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def _noop(services: Services) -> None:
+async def _noop(ctx: PluginContext[None, None]) -> None:
     return None
 
 
@@ -202,9 +204,10 @@ class Recorder:
     max_active: int = 0
 
     def job(self, **options: Any) -> Job:
-        return Job(name=self.name, run=self.run, every=self.every, **options)
+        return Job(name=self.name, run=self.run, every=self.every, plugin="core", **options)
 
-    async def run(self, services: Services) -> None:
+    async def run(self, ctx: PluginContext[None, None]) -> None:
+        services = ctx.services
         n = len(self.started)
         start = time.time()
         self.started.append(start)

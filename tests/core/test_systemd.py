@@ -26,7 +26,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from propmubi import server
+from propmubi import systemd
 from propmubi.cli import EXIT_CONFIG, EXIT_SCHEMA
 from propmubi.config import Config, load_config
 from tests.core.test_server import (
@@ -377,20 +377,20 @@ async def test_a_full_notify_queue_does_not_wedge_the_server(
 
 def test_sd_notify_outside_systemd_is_a_no_op(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
-    assert server.sd_notify("READY=1") is False
+    assert systemd.sd_notify("READY=1") is False
 
 
 def test_sd_notify_survives_a_vanished_socket(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "gone.sock"))
-    assert server.sd_notify("WATCHDOG=1") is False
+    assert systemd.sd_notify("WATCHDOG=1") is False
 
 
 def test_sd_notify_sends_the_message(notify_socket: tuple[socket.socket, str],
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     sock, path = notify_socket
     monkeypatch.setenv("NOTIFY_SOCKET", path)
-    assert server.sd_notify("STATUS=testing") is True
+    assert systemd.sd_notify("STATUS=testing") is True
     sock.setblocking(True)
     sock.settimeout(10)
     assert sock.recv(4096) == b"STATUS=testing"
@@ -409,7 +409,7 @@ def test_watchdog_interval(monkeypatch: pytest.MonkeyPatch, usec: str, pid: str,
     monkeypatch.setenv("WATCHDOG_USEC", usec)
     pids = {"": "", "self": str(os.getpid()), "other": str(os.getpid() + 1)}
     monkeypatch.setenv("WATCHDOG_PID", pids[pid])
-    assert server.watchdog_interval() == expected
+    assert systemd.watchdog_interval() == expected
 
 
 # ------------------------------------------------------------------ MemoryDenyWriteExecute

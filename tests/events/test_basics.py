@@ -12,7 +12,7 @@ async def effects(services, handled_by=None):
 async def test_commit_delivers_once_to_every_group(services):
     bus = EventBus(services)
     account = uuid.uuid4()
-    ids = [await record(services.db, account, n) for n in range(1, 4)]
+    ids = [await record(services.context("ledger"), account, n) for n in range(1, 4)]
     await bus.drain()
     rows = await effects(services)
     by_group = {}
@@ -26,12 +26,12 @@ async def test_commit_delivers_once_to_every_group(services):
 
 
 async def test_rollback_publishes_nothing(services):
-    from propmubi.events import publish
     from tests.busplugins.ledger import EntryRecorded
 
     try:
         async with services.db.transaction() as tx:
-            await publish(tx, EntryRecorded(account_id=uuid.uuid4(), amount=1))
+            await services.context("ledger").publish(
+                tx, EntryRecorded(account_id=uuid.uuid4(), amount=1))
             raise RuntimeError("abort")
     except RuntimeError:
         pass

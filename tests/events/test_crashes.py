@@ -27,9 +27,9 @@ import pytest
 
 from propmubi import testing
 from propmubi.config import Config
-from propmubi.context import Services
 from propmubi.db import Database, admin_execute, quote_ident
 from propmubi.embedded import die_with_parent
+from propmubi.services import Services
 from tests.busplugins.ledger import record
 
 pytestmark = pytest.mark.slow
@@ -209,9 +209,11 @@ async def published(db: Database, ids: list[uuid.UUID]) -> bool:
                              "AND published_at IS NOT NULL", (ids,)) == len(ids)
 
 
-async def publish_many(db: Database, count: int, accounts: int = 3) -> list[uuid.UUID]:
+async def publish_many(services: Services, count: int, accounts: int = 3,
+                       db: Database | None = None) -> list[uuid.UUID]:
     owners = [uuid.uuid4() for _ in range(accounts)]
-    return [await record(db, owners[n % accounts], n + 1) for n in range(count)]
+    ledger = services.context("ledger")
+    return [await record(ledger, owners[n % accounts], n + 1, db=db) for n in range(count)]
 
 
 # -- the tests ------------------------------------------------------------------------------
@@ -220,7 +222,7 @@ async def test_sigkill_mid_handler_is_claimed_and_completed_once(services, worke
     await services.db.execute("INSERT INTO tally_delay (seconds) VALUES (60)")
     first, second = workers.start(), workers.start()
     by_consumer = {consumer_of(first): first, consumer_of(second): second}
-    event_id = await record(services.db, uuid.uuid4(), 7)
+    event_id = await record(services.context("ledger"), uuid.uuid4(), 7)
     stream = services.keys.event_stream("ledger")
 
     async def owner() -> str | None:
@@ -250,7 +252,7 @@ async def test_sigkill_mid_handler_is_claimed_and_completed_once(services, worke
 async def test_sigterm_finishes_in_flight_batch_and_exits_cleanly(services, workers):
     await services.db.execute("INSERT INTO tally_delay (seconds) VALUES (0.2)")
     worker = workers.start()
-    ids = await publish_many(services.db, 8)
+    ids = await publish_many(services, 8)
     await until(lambda: sleeping_handlers(services.db), "tally to be inside a batch")
     worker.send_signal(signal.SIGTERM)
     assert wait_exit(worker) == 0
@@ -278,7 +280,7 @@ async def test_relay_killed_between_xadd_and_commit_sends_again_without_double_e
         services, workers):
     crashing = workers.start(PROPMUBI_FAULT_RELAY_AFTER_XADD="sleep:60")
     account = uuid.uuid4()
-    ids = [await record(services.db, account, n) for n in (1, 2, 3)]
+    ids = [await record(services.context("ledger"), account, n) for n in (1, 2, 3)]
     stream = services.keys.event_stream("ledger")
 
     async def xadded_and_handled() -> bool:
@@ -324,25 +326,25 @@ async def test_redis_sigkill_then_replay_completes_every_effect_once(
     redis_server = _require_embedded(test_servers, "redis")
     since = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)).isoformat()
     workers.start()
-    before = await publish_many(services.db, 10)
+    before = await publish_many(services, 10)
     await until(lambda: all_handled(before)(services.db), "the first events to be handled")
     try:
         # tally sits in a slow handler while more events reach the stream unread: Redis takes
         # those to its grave (it runs without persistence and comes back empty).
         await services.db.execute("INSERT INTO tally_delay (seconds) VALUES (2)")
-        blocker = await record(services.db, uuid.uuid4(), 1)
+        blocker = await record(services.context("ledger"), uuid.uuid4(), 1)
         await until(lambda: sleeping_handlers(services.db), "tally to be inside its handler")
-        unread = await publish_many(services.db, 9)
+        unread = await publish_many(services, 9)
         await until(lambda: published(services.db, unread), "the relay to XADD them")
         redis_server.kill()
         await services.db.execute("DELETE FROM tally_delay")
-        while_down = await publish_many(services.db, 10)  # the outbox does not need Redis
+        while_down = await publish_many(services, 10)  # the outbox does not need Redis
         await asyncio.sleep(0.5)  # the worker meets the dead Redis
     finally:
         if redis_server.proc is None:
             redis_server.start()  # same socket path: later tests use it as before
     # The running worker recovers by itself: new events flow again.
-    after = await publish_many(services.db, 10)
+    after = await publish_many(services, 10)
     await until(lambda: all_handled(after + while_down)(services.db),
                 "events published after the kill to be handled")
     assert not set(unread) & set((await effects(services.db))["tally"])  # lost with Redis
@@ -365,16 +367,15 @@ async def test_postgres_immediate_stop_loses_nothing_and_worker_recovers(
     admin_execute(test_servers.database_url,
                   f"ALTER DATABASE {quote_ident(name)} SET synchronous_commit = on")
     before_db = Database(services.config.database)
-    before_db.catalog = services.db.catalog
     await before_db.open()
     try:
         assert await before_db.fetchval("SHOW synchronous_commit") == "on"
         workers.start()
-        settled_ids = await publish_many(before_db, 10)
+        settled_ids = await publish_many(services, 10, db=before_db)
         await until(lambda: all_handled(settled_ids)(before_db), "the first events")
         # tally now takes a while per event, so the stop finds it inside a batch.
         await before_db.execute("INSERT INTO tally_delay (seconds) VALUES (0.1)")
-        in_flight = await publish_many(before_db, 10)
+        in_flight = await publish_many(services, 10, db=before_db)
         await until(lambda: sleeping_handlers(before_db), "tally to be inside a batch")
     finally:
         try:
@@ -386,7 +387,6 @@ async def test_postgres_immediate_stop_loses_nothing_and_worker_recovers(
             postgres.start()  # from the main thread: the server's parent-death signal
         await before_db.close()
     after_db = Database(services.config.database)
-    after_db.catalog = services.db.catalog
     await after_db.open()
     try:
         names = {r["datname"] for r in await until(
@@ -395,7 +395,7 @@ async def test_postgres_immediate_stop_loses_nothing_and_worker_recovers(
         assert await after_db.fetchval(
             "SELECT count(*) FROM core_outbox WHERE id = ANY(%s)",
             (settled_ids + in_flight,)) == 20  # committed means kept
-        after = await publish_many(after_db, 10)
+        after = await publish_many(services, 10, db=after_db)
         everything = settled_ids + in_flight + after
         await until(lambda: all_handled(everything)(after_db),
                     "the worker to recover and handle every event")

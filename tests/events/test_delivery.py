@@ -9,7 +9,6 @@ import uuid
 
 import pytest
 
-from propmubi.events import publish
 from propmubi.events.bus import EventBus
 from propmubi.events.consumer import Consumer
 from tests.busplugins.ledger import EntryRecorded, record
@@ -30,8 +29,9 @@ async def test_a_lower_position_committing_last_is_still_relayed(services):
     bus = EventBus(services)
     db = services.db
     async with db.transaction() as slow:
-        first = await publish(slow, EntryRecorded(account_id=uuid.uuid4(), amount=1))
-        second = await record(db, uuid.uuid4(), 2)  # commits while `slow` is still open
+        ledger = services.context("ledger")
+        first = await ledger.publish(slow, EntryRecorded(account_id=uuid.uuid4(), amount=1))
+        second = await record(ledger, uuid.uuid4(), 2)  # commits while `slow` is still open
         assert await bus.relay.relay_once() == 1
     # `slow` has now committed, with the lower position.
     positions = {r["id"]: r["position"] for r in await db.fetch(
@@ -45,7 +45,7 @@ async def test_a_lower_position_committing_last_is_still_relayed(services):
 async def test_an_aggregates_events_keep_commit_order(services):
     bus = EventBus(services)
     account = uuid.uuid4()
-    ids = [await record(services.db, account, n) for n in range(20)]
+    ids = [await record(services.context("ledger"), account, n) for n in range(20)]
     await bus.drain()
     rows = await tally_effects(services)
     assert [r["event_id"] for r in rows] == ids
@@ -66,7 +66,7 @@ async def test_publishing_an_unregistered_type_fails(services):
 
     with pytest.raises(EventTypeError, match="not registered"):
         async with services.db.transaction() as tx:
-            await publish(tx, Stray(id="x"))
+            await services.context("ledger").publish(tx, Stray(id="x"))
     assert await services.db.fetchval("SELECT count(*) FROM core_outbox") == 0
 
 
@@ -100,8 +100,8 @@ def cli(services, *args):
 async def test_poison_event_is_dead_lettered_after_exactly_n_deliveries(services):
     bus = EventBus(services)
     await services.db.execute("INSERT INTO tally_poison VALUES (13)")
-    healthy = await record(services.db, uuid.uuid4(), 1)
-    poison = await record(services.db, uuid.uuid4(), 13)
+    healthy = await record(services.context("ledger"), uuid.uuid4(), 1)
+    poison = await record(services.context("ledger"), uuid.uuid4(), 13)
     await bus.drain()
     await retry_until_settled(bus, "tally")
 
@@ -136,7 +136,7 @@ async def test_poison_event_is_dead_lettered_after_exactly_n_deliveries(services
 async def test_dead_letter_can_be_dropped(services):
     bus = EventBus(services)
     await services.db.execute("INSERT INTO tally_poison VALUES (7)")
-    await record(services.db, uuid.uuid4(), 7)
+    await record(services.context("ledger"), uuid.uuid4(), 7)
     await bus.drain()
     await retry_until_settled(bus, "tally")
     (dead_id, _), = await services.redis.xrange(services.keys.dead_letters("tally"))
@@ -150,7 +150,7 @@ async def test_dead_letter_can_be_dropped(services):
 async def test_the_same_event_delivered_three_times_at_once_has_one_effect(services):
     bus = EventBus(services)
     await bus.consumer.ensure_groups()
-    event_id = await record(services.db, uuid.uuid4(), 5)
+    event_id = await record(services.context("ledger"), uuid.uuid4(), 5)
     await bus.relay.relay_once()
     g = group(bus, "tally")
     stream = g.streams[0]
@@ -170,7 +170,7 @@ async def test_two_consumers_with_random_delays_match_serial_processing(services
     accounts = [uuid.uuid4() for _ in range(4)]
     ids = []
     for n in range(40):
-        ids.append(await record(services.db, accounts[n % 4], n))
+        ids.append(await record(services.context("ledger"), accounts[n % 4], n))
     await services.db.execute("INSERT INTO tally_delay (seconds, jitter) VALUES (0.02, true)")
     await bus.relay.relay_once()
     await bus.consumer.ensure_groups()
@@ -202,7 +202,7 @@ async def test_two_relays_at_once_publish_each_event_once(services):
     relays = [Relay(services), Relay(services)]
     tasks = [asyncio.create_task(r.run()) for r in relays]
     try:
-        ids = [await record(services.db, uuid.uuid4(), n) for n in range(30)]
+        ids = [await record(services.context("ledger"), uuid.uuid4(), n) for n in range(30)]
         stream = services.keys.event_stream("ledger")
         for _ in range(200):
             if await services.redis.xlen(stream) >= 30 and not await services.db.fetchval(
@@ -221,7 +221,7 @@ async def test_two_relays_at_once_publish_each_event_once(services):
 async def test_bus_metrics_are_exposed(services, event_bus):
     from propmubi.observability import render_metrics
 
-    await record(services.db, uuid.uuid4(), 1)
+    await record(services.context("ledger"), uuid.uuid4(), 1)
     await event_bus.drain()
     text = render_metrics().decode()
     for name in ("propmubi_events_published_total", "propmubi_events_relayed_total",
@@ -240,7 +240,7 @@ async def test_a_deadlocked_batch_is_run_again_at_once(services):
 
     bus = EventBus(services)
     await bus.consumer.ensure_groups()
-    event_id = await record(services.db, uuid.uuid4(), 1)
+    event_id = await record(services.context("ledger"), uuid.uuid4(), 1)
     await bus.relay.relay_once()
     calls = []
 
@@ -253,7 +253,7 @@ async def test_a_deadlocked_batch_is_run_again_at_once(services):
                          (delivery.id, delivery.event.account_id))
 
     tally = group(bus, "tally")
-    rerun = Group(name=tally.name, handlers={"ledger.entry_recorded": handler},
+    rerun = Group(name=tally.name, handlers={"ledger.entry_recorded": (handler,)},
                   streams=tally.streams)
     consumer = Consumer(services, bus.catalog, [rerun], name="rerun")
     assert await consumer.read_once(rerun, block=False) == 1

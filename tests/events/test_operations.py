@@ -5,7 +5,6 @@ import uuid
 
 import pytest
 
-from propmubi.events import publish
 from propmubi.events.bus import BusGuardError, EventBus, check_eviction_policy
 from propmubi.events.ops import group_stats, replay, trim_log, trim_streams
 from propmubi.observability import REQUEST_ID
@@ -15,7 +14,7 @@ from tests.events.test_delivery import cli, group, tally_effects
 
 async def test_trimming_keeps_what_a_group_has_not_acknowledged(services, event_bus):
     for n in range(5):
-        await record(services.db, uuid.uuid4(), n)
+        await record(services.context("ledger"), uuid.uuid4(), n)
     await event_bus.relay.relay_once()
     await event_bus.consumer.ensure_groups()
     stream = services.keys.event_stream("ledger")
@@ -38,7 +37,7 @@ async def test_trimming_keeps_what_a_group_has_not_acknowledged(services, event_
 
 
 async def test_an_unacknowledged_entry_trimmed_away_is_reported_and_refed(services, event_bus):
-    event_id = await record(services.db, uuid.uuid4(), 3)
+    event_id = await record(services.context("ledger"), uuid.uuid4(), 3)
     await event_bus.relay.relay_once()
     await event_bus.consumer.ensure_groups()
     tally = group(event_bus, "tally")
@@ -60,7 +59,7 @@ async def test_an_unacknowledged_entry_trimmed_away_is_reported_and_refed(servic
 
 
 async def test_replay_applies_only_missing_effects(services, event_bus):
-    ids = [await record(services.db, uuid.uuid4(), n) for n in range(4)]
+    ids = [await record(services.context("ledger"), uuid.uuid4(), n) for n in range(4)]
     await event_bus.drain()
     # tally loses the effects of two events, as if its state were restored from an old backup.
     await services.db.execute("DELETE FROM tally_effects WHERE event_id = ANY(%s) "
@@ -87,7 +86,7 @@ async def test_replay_applies_only_missing_effects(services, event_bus):
 
 
 async def test_the_log_is_trimmed_after_its_retention(services, event_bus):
-    await record(services.db, uuid.uuid4(), 1)
+    await record(services.context("ledger"), uuid.uuid4(), 1)
     await event_bus.drain()
     assert await trim_log(services) == 0
     await services.db.execute("UPDATE core_outbox SET occurred_at = now() - interval '30 days'")
@@ -99,7 +98,8 @@ async def test_the_log_is_trimmed_after_its_retention(services, event_bus):
 
 async def test_unpublished_events_are_never_trimmed_from_the_log(services):
     async with services.db.transaction() as tx:
-        await publish(tx, EntryRecorded(account_id=uuid.uuid4(), amount=1))
+        await services.context("ledger").publish(
+            tx, EntryRecorded(account_id=uuid.uuid4(), amount=1))
     await services.db.execute("UPDATE core_outbox SET occurred_at = now() - interval '30 days'")
     assert await trim_log(services) == 0
 
@@ -124,7 +124,8 @@ async def test_correlation_id_follows_the_request(services, event_bus):
     token = REQUEST_ID.set("req-123")
     try:
         async with services.db.transaction() as tx:
-            await publish(tx, EntryRecorded(account_id=uuid.uuid4(), amount=1), actor="u1")
+            await services.context("ledger").publish(
+                tx, EntryRecorded(account_id=uuid.uuid4(), amount=1), actor="u1")
     finally:
         REQUEST_ID.reset(token)
     row = await services.db.fetchrow("SELECT correlation_id, actor, sequence FROM core_outbox")
@@ -132,7 +133,7 @@ async def test_correlation_id_follows_the_request(services, event_bus):
 
 
 async def test_stats_report_pending_lag_and_dead(services, event_bus):
-    await record(services.db, uuid.uuid4(), 1)
+    await record(services.context("ledger"), uuid.uuid4(), 1)
     await event_bus.relay.relay_once()
     await event_bus.consumer.ensure_groups()
     stats = {(s["group"], s["stream"]): s for s in await group_stats(services,
@@ -151,7 +152,7 @@ async def test_catalog_and_tail_commands(services, event_bus):
     assert catalog.returncode == 0
     assert '"type": "ledger.entry_recorded"' in catalog.stdout
     assert '"amount": "int"' in catalog.stdout
-    event_id = await record(services.db, uuid.uuid4(), 42)
+    event_id = await record(services.context("ledger"), uuid.uuid4(), 42)
     await event_bus.drain()
     tail = cli(services, "events", "tail", "--last", "5", "--no-follow")
     assert tail.returncode == 0, tail.stderr
@@ -174,8 +175,8 @@ def test_event_types_are_validated():
 
 async def test_subscribing_to_an_unknown_type_fails_at_start(config):
     from propmubi import hookimpl
-    from propmubi.context import open_services
     from propmubi.events.catalog import EventTypeError
+    from propmubi.lifecycle import open_services
     from propmubi.plugins import load_plugins
     from propmubi.types import PluginInfo
 

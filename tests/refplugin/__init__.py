@@ -15,7 +15,7 @@ from aiohttp import web
 
 from propmubi import hookimpl
 from propmubi.config import Config
-from propmubi.context import Services
+from propmubi.context import PluginContext
 from propmubi.types import ConsolePage, ConsoleWidget, Job, PluginInfo, template_dir
 from propmubi.web.appkeys import CONSOLE_USER, SERVICES, SUBJECT
 from propmubi.web.routing import Routes
@@ -85,8 +85,8 @@ def propmubi_middlewares(config: Config) -> list[Any]:
     return [test_identity]
 
 
-async def count_notes(services: Services) -> None:
-    await store.record_job_run(services.db)
+async def count_notes(ctx: PluginContext[None, None]) -> None:
+    await store.record_job_run(ctx.db)
 
 
 @hookimpl
@@ -95,5 +95,5 @@ def propmubi_jobs() -> list[Job]:
 
 
 @hookimpl
-def propmubi_seed(services: Services, scale: float) -> Any:
-    return store.seed(services.db, max(1, int(1000 * scale)))
+def propmubi_seed(ctx: PluginContext[None, None], scale: float) -> Any:
+    return store.seed(ctx.db, max(1, int(1000 * scale)))

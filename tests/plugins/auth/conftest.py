@@ -14,6 +14,7 @@ import tests.refplugin
 from propmubi.web.appkeys import SERVICES
 from propmubi_plugins.auth import service
 from propmubi_plugins.auth.settings import generate_signing_key
+from propmubi_plugins.auth.state import AuthState
 from tests.plugins.auth import roleplugin
 
 SIGNING_KEY = generate_signing_key()
@@ -48,21 +49,21 @@ def config_overrides(auth_settings: dict[str, Any]) -> dict[str, dict[str, Any]]
     return {"plugins": {"settings": {"auth": auth_settings}}}
 
 
-def runtime(client: Any) -> service.AuthRuntime:
-    """The auth runtime of the test client's application."""
-    return service.runtime(client.app[SERVICES])
+def auth_state(client: Any) -> AuthState:
+    """The auth state of the test client's application (its auth context's ``state``)."""
+    return client.app[SERVICES].context("auth").state
 
 
 def last_code(client: Any, phone: str = PHONE) -> str:
     """The code in the last console SMS sent to ``phone``."""
     phone = service.normalise_phone(phone, "IN")
-    body = [b for to, b in runtime(client).sms.outbox if to == phone][-1]
+    body = [b for to, b in auth_state(client).sms.outbox if to == phone][-1]
     return re.match(r"(\d{6}) ", body)[1]  # type: ignore[index]
 
 
 def sent_count(client: Any, phone: str = PHONE) -> int:
     """How many console SMS went to ``phone``."""
-    return sum(1 for to, _ in runtime(client).sms.outbox if to == phone)
+    return sum(1 for to, _ in auth_state(client).sms.outbox if to == phone)
 
 
 async def request_code(client: Any, phone: str = PHONE) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from hypothesis.stateful import (
 )
 
 from propmubi.web.appkeys import SERVICES
-from tests.plugins.auth.conftest import AUTH_SETTINGS, bearer, runtime
+from tests.plugins.auth.conftest import AUTH_SETTINGS, auth_state, bearer
 
 PHONES = ("+919812345678", "+919876543210", "+918123456789")
 MAX_ATTEMPTS = 5  # the default otp_max_attempts
@@ -111,13 +111,13 @@ def hour_window() -> int:
 
 async def reset(client: Any) -> None:
     """Empty auth tables, per-phone send counters and the SMS outbox."""
-    services = client.app[SERVICES]
-    await services.db.execute("TRUNCATE auth_users, auth_otp_challenges CASCADE")
-    pattern = services.keys.plugin("auth", "otp-sends") + ":*"
-    keys = [k async for k in services.redis.scan_iter(match=pattern, count=500)]
+    ctx = client.app[SERVICES].context("auth")
+    await ctx.db.execute("TRUNCATE auth_users, auth_otp_challenges CASCADE")
+    pattern = ctx.keys("otp-sends") + ":*"
+    keys = [k async for k in ctx.redis.scan_iter(match=pattern, count=500)]
     if keys:
-        await services.redis.delete(*keys)
-    runtime(client).sms.outbox.clear()
+        await ctx.redis.delete(*keys)
+    ctx.state.sms.outbox.clear()
 
 
 async def call(client: Any, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
@@ -128,7 +128,7 @@ async def call(client: Any, method: str, path: str, **kwargs: Any) -> tuple[int,
 
 async def request_code(client: Any, phone: str) -> tuple[int, Any, str | None]:
     """POST /auth/otp; (status, body, the code texted, or None when no SMS went out)."""
-    outbox = runtime(client).sms.outbox
+    outbox = auth_state(client).sms.outbox
     outbox.clear()
     status, body = await call(client, "POST", "/api/v1/auth/otp", json={"phone": phone})
     sent = [text for to, text in outbox if to == phone]

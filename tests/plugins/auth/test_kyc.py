@@ -10,10 +10,14 @@ from typing import Any
 import orjson
 import pytest
 
+from propmubi.actors import Actor
 from propmubi.console import accounts
 from propmubi.errors import ValidationFailed
-from propmubi_plugins.auth import kyc, store
-from tests.plugins.auth.conftest import AUTH_SETTINGS, PHONE, bearer, runtime, sign_in
+from propmubi_plugins.auth import store
+from propmubi_plugins.auth.kyc import service as kyc
+from propmubi_plugins.auth.kyc import store as kyc_store
+from propmubi_plugins.auth.kyc.models import Decision, RevealForm
+from tests.plugins.auth.conftest import AUTH_SETTINGS, PHONE, auth_state, bearer, sign_in
 
 PII_KEY = base64.b64encode(bytes(range(32))).decode()
 PAN = "ABCDE1234F"
@@ -32,7 +36,7 @@ async def applicant(client: Any, services: Any, roles: tuple[str, ...] = ("agent
     user_id = uuid.UUID(tokens["user_id"])
     for role in roles:
         await store.grant_role(services.db, user_id, role)
-    access, _ = runtime(client).keyring.issue(str(user_id), ["buyer", *roles],
+    access, _ = auth_state(client).keyring.issue(str(user_id), ["buyer", *roles],
                                               tokens["session_id"])
     return user_id, bearer(access)
 
@@ -41,6 +45,25 @@ async def staff_id(services: Any) -> uuid.UUID:
     user = await accounts.create_staff(services.db, "rita@example.com", "Rita Reviewer",
                                        "correct horse battery", ["staff"])
     return uuid.UUID(str(user.id))
+
+
+async def decide(services: Any, record_id: uuid.UUID, verified: bool, reason: str | None,
+                 reviewer: uuid.UUID) -> dict[str, Any]:
+    """A console reviewer's decision, through the service."""
+    return await kyc.decide(services.context("auth"), Actor.staff(reviewer), record_id,
+                            Decision(verified=verified, reason=reason))
+
+
+async def reveal(services: Any, record_id: uuid.UUID, kind: str, reason: str,
+                 reviewer: uuid.UUID, ip: str | None) -> uuid.UUID:
+    """A console reviewer's reveal of a number, through the service."""
+    return await kyc.reveal(services.context("auth"), Actor.staff(reviewer), record_id,
+                            RevealForm(kind=kind, reason=reason), ip=ip)
+
+
+async def export_user(services: Any, user_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The user's KYC for a data export (read by the system)."""
+    return await kyc.export_user(services.context("auth"), Actor.system("test"), user_id)
 
 
 async def put(client: Any, headers: dict[str, str], role: str = "agent", **changes: Any) -> Any:
@@ -69,12 +92,12 @@ async def test_every_legal_transition_publishes_one_event(client, services):
     assert body["numbers"] == [{"kind": "pan", "masked": "XXXXXX234F"}]
     record_id = uuid.UUID(body["id"])
 
-    await kyc.decide(services, record_id, False, "name does not match the PAN", reviewer)
+    await decide(services, record_id, False, "name does not match the PAN", reviewer)
     response = await put(client, headers, legal_name="Asha K Rao")
     assert (await response.json())["status"] == "resubmitted"
-    await kyc.decide(services, record_id, False, "still blurry", reviewer)
+    await decide(services, record_id, False, "still blurry", reviewer)
     assert (await (await put(client, headers)).json())["status"] == "resubmitted"
-    await kyc.decide(services, record_id, True, None, reviewer)
+    await decide(services, record_id, True, None, reviewer)
 
     listed = await (await client.get("/api/v1/me/kyc", headers=headers)).json()
     assert len(listed) == 1 and listed[0]["status"] == "verified"
@@ -103,7 +126,7 @@ async def test_submitted_to_verified_directly_and_builders(client, services):
     assert response.status == 200, body
     assert sorted((n["kind"], n["masked"]) for n in body["numbers"]) == [
         ("licence", "XXXXXXXX0042"), ("pan", "XXXXXX234F"), ("rera", "X" * 16 + "/446")]
-    await kyc.decide(services, uuid.UUID(body["id"]), True, None, reviewer)
+    await decide(services, uuid.UUID(body["id"]), True, None, reviewer)
     listed = await (await client.get("/api/v1/me/kyc", headers=headers)).json()
     assert [(r["role"], r["status"]) for r in listed] == [("agent", "not_started"),
                                                           ("builder", "verified")]
@@ -119,11 +142,11 @@ async def test_illegal_transitions_are_409(client, services):
     assert response.content_type == "application/problem+json"
     assert problem["type"].endswith("/kyc-illegal-transition")
     assert problem["status_now"] == "submitted"
-    await kyc.decide(services, record_id, True, None, reviewer)
+    await decide(services, record_id, True, None, reviewer)
     assert (await put(client, headers)).status == 409  # verified is final
     for verified, reason in ((True, None), (False, "too late")):
         with pytest.raises(kyc.IllegalTransition):
-            await kyc.decide(services, record_id, verified, reason, reviewer)
+            await decide(services, record_id, verified, reason, reviewer)
     assert len(await events(services)) == 2
 
 
@@ -133,7 +156,7 @@ async def test_rejection_needs_a_reason(client, services):
     record_id = uuid.UUID((await (await put(client, headers)).json())["id"])
     for reason in (None, "", "   "):
         with pytest.raises(ValidationFailed) as caught:
-            await kyc.decide(services, record_id, False, reason, reviewer)
+            await decide(services, record_id, False, reason, reviewer)
         assert caught.value.status == 422
         assert caught.value.extra["errors"][0]["field"] == "reason"
     assert len(await events(services)) == 1
@@ -200,16 +223,16 @@ async def test_export_and_erase(client, services):
     user_id, headers = await applicant(client, services)
     reviewer = await staff_id(services)
     record_id = uuid.UUID((await (await put(client, headers)).json())["id"])
-    await kyc.decide(services, record_id, False, "Asha's PAN photo is blurry", reviewer)
-    exported = await kyc.export_user(services.db, user_id)
+    await decide(services, record_id, False, "Asha's PAN photo is blurry", reviewer)
+    exported = await export_user(services, user_id)
     orjson.dumps(exported)  # JSON-serialisable as it is
     assert exported[0]["legal_name"] == "Asha Rao" and PAN not in str(exported)
     assert exported[0]["numbers"] == [{"kind": "pan", "masked": "XXXXXX234F"}]
-    await kyc.reveal(services, record_id, "pan", "support ticket 12", reviewer, "10.0.0.1")
+    await reveal(services, record_id, "pan", "support ticket 12", reviewer, "10.0.0.1")
 
     async with services.db.transaction() as tx:
-        await kyc.erase_user(tx, user_id)
-    erased = await kyc.export_user(services.db, user_id)
+        await kyc.erase_user_in(services.context("auth"), tx, Actor.system("test"), user_id)
+    erased = await export_user(services, user_id)
     assert erased[0]["legal_name"] is None and erased[0]["numbers"] == []
     assert erased[0]["status"] == "rejected"
     assert [(h["old_status"], h["new_status"], h["reason"]) for h in erased[0]["history"]] == [
@@ -225,9 +248,9 @@ async def test_decisions_are_counted_once_by_the_consumer(client, services, even
     _, headers = await applicant(client, services)
     reviewer = await staff_id(services)
     record_id = uuid.UUID((await (await put(client, headers)).json())["id"])
-    await kyc.decide(services, record_id, False, "blurry", reviewer)
+    await decide(services, record_id, False, "blurry", reviewer)
     await put(client, headers)
-    await kyc.decide(services, record_id, True, None, reviewer)
+    await decide(services, record_id, True, None, reviewer)
     await event_bus.drain()
     await event_bus.drain()  # nothing new: nothing counted twice
     rows = await services.db.fetch(
@@ -238,14 +261,8 @@ async def test_decisions_are_counted_once_by_the_consumer(client, services, even
 async def test_the_queue_query_uses_its_index(services):
     async with services.db.transaction() as tx:
         await tx.execute("SET LOCAL enable_seqscan = off")
-        rows = await tx.fetch("EXPLAIN " + kyc_store_queue(),
+        rows = await tx.fetch("EXPLAIN " + kyc_store.QUEUE,
                               {"after_at": "1970-01-01T00:00:00Z",
                                "after_id": uuid.UUID(int=0), "limit": 25})
     plan = "\n".join(r["QUERY PLAN"] for r in rows)
     assert "auth_kyc_records_queue_idx" in plan, plan
-
-
-def kyc_store_queue() -> str:
-    from propmubi_plugins.auth import kyc_store
-
-    return kyc_store.QUEUE

@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 
 from propmubi.console import accounts
-from propmubi_plugins.auth import kyc
 from tests.plugins.auth.test_kyc import (  # noqa: F401 - the fixture is used by name
     PAN,
     applicant,
     auth_settings,
+    decide,
+    export_user,
     put,
+    reveal,
 )
 
 PASSWORD = "correct horse battery"
@@ -92,7 +94,7 @@ async def test_reject_needs_a_reason(client, services):
     assert response.status == 303
     detail = await (await client.get(page)).text()
     assert "KYC rejected." in detail and "PAN photo unreadable" in detail
-    history = await kyc.export_user(services.db, uuid.UUID(
+    history = await export_user(services, uuid.UUID(
         str(await services.db.fetchval("SELECT user_id FROM auth_kyc_records"))))
     assert history[0]["history"][-1]["reason"] == "PAN photo unreadable"
 
@@ -127,13 +129,13 @@ async def test_reveal_is_audited_and_shows_the_full_number(client, services):
 async def test_reveal_page_is_only_for_its_staff_member(client, services):
     record_id = await pending_record(client, services)
     staff = await console_sign_in(client, services)
-    reveal_id = await kyc.reveal(services, uuid.UUID(record_id), "pan", "check", staff, None)
+    reveal_id = await reveal(services, uuid.UUID(record_id), "pan", "check", staff, None)
     other = await accounts.create_staff(services.db, "otto@example.com", "Otto", PASSWORD,
                                         ["staff"])
     mine = await client.get(f"/console/kyc/reveals/{reveal_id}")
     assert mine.status == 200
-    theirs = await kyc.reveal(services, uuid.UUID(record_id), "pan", "check",
-                              uuid.UUID(str(other.id)), None)
+    theirs = await reveal(services, uuid.UUID(record_id), "pan", "check",
+                          uuid.UUID(str(other.id)), None)
     response = await client.get(f"/console/kyc/reveals/{theirs}")
     assert response.status == 404 and PAN not in await response.text()
 
@@ -162,8 +164,72 @@ async def test_dashboard_cards(client, services, event_bus):
     staff = await console_sign_in(client, services)
     body = await (await client.get("/console/")).text()
     assert re.search(r'data-widget="auth-kyc-pending".*?data-count>1<', body, re.S)
-    await kyc.decide(services, uuid.UUID(record_id), True, None, staff)
+    await decide(services, uuid.UUID(record_id), True, None, staff)
     await event_bus.drain()
     body = await (await client.get("/console/")).text()
     assert re.search(r'data-widget="auth-kyc-decisions".*?data-verified>1<', body, re.S)
     assert re.search(r'data-widget="auth-kyc-pending".*?data-count>0<', body, re.S)
+
+
+def field_error(body: str, field: str) -> str | None:
+    """The message shown under the refused ``field`` (``<p class="field-error">``), if any."""
+    match = re.search(rf'<p class="field-error" id="{field}-error">([^<]*)</p>', body)
+    return unescape(match.group(1)) if match else None
+
+
+async def decisions_and_events(services: Any) -> tuple[int, int]:
+    return (await services.db.fetchval("SELECT count(*) FROM auth_kyc_transitions"),
+            await services.db.fetchval("SELECT count(*) FROM core_outbox "
+                                       "WHERE type = 'auth.kyc_status_changed'"))
+
+
+@pytest.mark.parametrize("reason, message", [
+    ("   ", "a rejection needs a reason"),
+    ("x" * 1001, "at most 1000 characters"),
+])
+async def test_a_refused_rejection_shows_the_message_next_to_its_field(client, services, reason,
+                                                                       message):
+    record_id = await pending_record(client, services)
+    await console_sign_in(client, services)
+    before = await decisions_and_events(services)
+    page = f"/console/kyc/{record_id}"
+    response = await form_post(client, f"{page}/reject", page, reason=reason)
+    assert response.status == 422
+    body = await response.text()
+    assert field_error(body, "reason") == message
+    # Right under the rejection's reason box, which points to it; nowhere else.
+    assert re.search(r'<input id="reject-reason"[^>]*aria-invalid="true" '
+                     r'aria-describedby="reason-error"></p>\s*<p class="field-error" '
+                     r'id="reason-error">', body), body
+    assert body.count('class="field-error"') == 1
+    assert 'data-status>submitted<' in body
+    assert await services.db.fetchrow("SELECT status, reason, decided_by FROM auth_kyc_records"
+                                      ) == {"status": "submitted", "reason": None,
+                                            "decided_by": None}
+    assert await decisions_and_events(services) == before
+
+
+@pytest.mark.parametrize("data, field, message", [
+    ({"kind": "pan", "reason": "  "}, "reason", "say why you need the number"),
+    ({"kind": "pan", "reason": "x" * 501}, "reason", "at most 500 characters"),
+    ({"kind": "passport", "reason": "ticket 12"}, "kind",
+     "not a kind of number: pan, aadhaar, rera, licence"),
+    ({"reason": "ticket 12"}, "kind", "required field missing"),
+])
+async def test_a_refused_reveal_shows_the_message_next_to_its_number(client, services, data,
+                                                                     field, message):
+    record_id = await pending_record(client, services)
+    await console_sign_in(client, services)
+    page = f"/console/kyc/{record_id}"
+    response = await form_post(client, f"{page}/reveal", page, **data)
+    assert response.status == 422
+    body = await response.text()
+    assert field_error(body, field) == message
+    assert body.count('class="field-error"') == 1 and PAN not in body
+    if field == "reason":  # under the PAN's reveal box, which points to it
+        assert re.search(r'<input id="reveal-pan"[^>]*aria-invalid="true" '
+                         r'aria-describedby="reason-error">\s*<button type="submit">Reveal'
+                         r'</button>\s*</form><p class="field-error" id="reason-error">',
+                         body), body
+    assert await services.db.fetchval("SELECT count(*) FROM auth_kyc_reveals") == 0
+    assert await services.db.fetchval("SELECT status FROM auth_kyc_records") == "submitted"

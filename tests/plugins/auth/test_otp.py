@@ -160,6 +160,6 @@ async def test_the_purge_job_forgets_long_expired_codes(client, services):
     await services.db.execute(
         "UPDATE auth_otp_challenges SET expires_at = now() - interval '2 days' WHERE id = %s",
         (uuid.UUID(old["challenge_id"]),))
-    await service.purge_expired(services)
+    await service.purge_expired(services.context("auth"))
     ids = [str(r["id"]) for r in await services.db.fetch("SELECT id FROM auth_otp_challenges")]
     assert ids == [fresh["challenge_id"]]

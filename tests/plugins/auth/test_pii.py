@@ -14,9 +14,10 @@ import attrs
 import pytest
 
 from propmubi.config import ConfigError
-from propmubi.context import open_services
+from propmubi.lifecycle import open_services
 from propmubi.plugins import load_plugins
-from propmubi_plugins.auth import kyc_store, pii
+from propmubi_plugins.auth import pii
+from propmubi_plugins.auth.kyc import store as kyc_store
 from propmubi_plugins.auth.settings import AuthSettings
 from tests.plugins.auth.conftest import AUTH_SETTINGS
 from tests.plugins.auth.test_kyc import PAN, PII_KEY, applicant, put

@@ -1,4 +1,7 @@
-"""SMS providers: the HTTP one against a real loopback server, and the console one's rules."""
+"""SMS providers: the HTTP one against a real loopback server, and the console one's rules.
+
+A provider factory takes the consuming plugin's context; each test builds auth's with the
+settings it needs, on the test's real services."""
 
 from __future__ import annotations
 
@@ -12,7 +15,10 @@ import pytest
 from aiohttp import web
 from prometheus_client import REGISTRY
 
-from propmubi.config import Config, ConfigError, load_config
+from propmubi.config import ConfigError
+from propmubi.context import PluginContext
+from propmubi.services import Services
+from propmubi_plugins.auth.settings import AuthSettings
 from propmubi_plugins.auth.sms import ConsoleSms, HttpSms, SmsError
 from tests.plugins.auth.conftest import AUTH_SETTINGS, PHONE, verify
 
@@ -64,9 +70,12 @@ def http_settings(twilio: FakeTwilio, **changes: Any) -> dict[str, Any]:
             "sms_http_backoff": 0.01, **changes}
 
 
-def config_with(settings: dict[str, Any], **sections: Any) -> Config:
-    base = load_config(environ={}, use_default_path=False)
-    return base.evolve(plugins={"settings": {"auth": settings}}, **sections)
+def ctx_with(services: Services, settings: dict[str, Any], **sections: Any
+             ) -> PluginContext[AuthSettings, Any]:
+    """Auth's context with these ``[plugins.auth]`` settings (and configuration sections)."""
+    config = services.config.evolve(plugins={"settings": {"auth": settings}}, **sections)
+    return PluginContext.create("auth", AuthSettings(**settings),
+                                attrs.evolve(services, config=config))
 
 
 def attempts(result: str) -> float:
@@ -74,9 +83,9 @@ def attempts(result: str) -> float:
                                      {"provider": "http", "result": result}) or 0.0
 
 
-async def test_http_provider_posts_the_form_with_basic_auth(twilio):
+async def test_http_provider_posts_the_form_with_basic_auth(services, twilio):
     before = attempts("ok")
-    await HttpSms(config_with(http_settings(twilio))).send(PHONE, "123456 is your code")
+    await HttpSms(ctx_with(services, http_settings(twilio))).send(PHONE, "123456 is your code")
     [request] = twilio.received
     assert request["path"] == f"/2010-04-01/Accounts/{SID}/Messages.json"
     assert request["form"] == {"To": PHONE, "From": "+15005550006",
@@ -85,61 +94,69 @@ async def test_http_provider_posts_the_form_with_basic_auth(twilio):
     assert attempts("ok") == before + 1
 
 
-async def test_http_provider_retries_5xx(twilio):
+async def test_http_provider_retries_5xx(services, twilio):
     before = attempts("5xx")
     twilio.script = [503, 500]
-    await HttpSms(config_with(http_settings(twilio))).send(PHONE, "hi")
+    await HttpSms(ctx_with(services, http_settings(twilio))).send(PHONE, "hi")
     assert len(twilio.received) == 3
     assert attempts("5xx") == before + 2
 
 
-async def test_http_provider_gives_up_after_its_attempts(twilio):
+async def test_http_provider_gives_up_after_its_attempts(services, twilio):
     twilio.script = [500, 502, 503, 504]
     with pytest.raises(SmsError, match="3 times"):
-        await HttpSms(config_with(http_settings(twilio))).send(PHONE, "hi")
+        await HttpSms(ctx_with(services, http_settings(twilio))).send(PHONE, "hi")
     assert len(twilio.received) == 3
 
 
-async def test_http_provider_times_out_and_retries(twilio):
+async def test_http_provider_times_out_and_retries(services, twilio):
     before = attempts("error")
     twilio.script = ["slow"]
-    await HttpSms(config_with(http_settings(twilio))).send(PHONE, "hi")
+    await HttpSms(ctx_with(services, http_settings(twilio))).send(PHONE, "hi")
     assert len(twilio.received) == 2
     assert attempts("error") == before + 1
     twilio.script = ["slow", "slow"]
     with pytest.raises(SmsError, match="Timeout"):
-        await HttpSms(config_with(http_settings(twilio, sms_http_attempts=2))).send(PHONE, "x")
+        settings = http_settings(twilio, sms_http_attempts=2)
+        await HttpSms(ctx_with(services, settings)).send(PHONE, "x")
 
 
-async def test_http_provider_does_not_retry_a_4xx(twilio):
+async def test_http_provider_does_not_retry_a_4xx(services, twilio):
     twilio.script = [400]
     with pytest.raises(SmsError, match="HTTP 400"):
-        await HttpSms(config_with(http_settings(twilio))).send(PHONE, "hi")
+        await HttpSms(ctx_with(services, http_settings(twilio))).send(PHONE, "hi")
     assert len(twilio.received) == 1
 
 
-async def test_http_provider_connection_refused():
+async def test_http_provider_connection_refused(services):
     settings = {**AUTH_SETTINGS, "sms_http_base_url": "http://127.0.0.1:9",
                 "sms_http_account_sid": SID, "sms_http_auth_token": TOKEN,
                 "sms_http_from": "+15005550006", "sms_http_backoff": 0.01}
     with pytest.raises(SmsError, match="3 times"):
-        await HttpSms(config_with(settings)).send(PHONE, "hi")
+        await HttpSms(ctx_with(services, settings)).send(PHONE, "hi")
 
 
-def test_http_provider_needs_its_settings():
+async def test_http_provider_needs_its_settings(services):
     with pytest.raises(ConfigError, match=r"plugins\.auth\.sms_http_account_sid"):
-        HttpSms(config_with(dict(AUTH_SETTINGS)))
+        HttpSms(ctx_with(services, dict(AUTH_SETTINGS)))
 
 
-def test_console_provider_is_refused_in_production():
+async def test_console_provider_is_refused_in_production(services):
     with pytest.raises(ConfigError, match="refused in production"):
-        ConsoleSms(config_with(dict(AUTH_SETTINGS), app={"environment": "production"}))
-    ConsoleSms(config_with(dict(AUTH_SETTINGS), app={"environment": "development"}))
+        ConsoleSms(ctx_with(services, dict(AUTH_SETTINGS), app={"environment": "production"}))
+    ConsoleSms(ctx_with(services, dict(AUTH_SETTINGS), app={"environment": "development"}))
 
 
 @pytest.fixture
 def auth_settings(twilio: FakeTwilio) -> dict[str, Any]:
     return http_settings(twilio)
+
+
+async def test_the_started_context_sends_through_the_chosen_provider(services, twilio):
+    sms = services.context("auth").state.sms
+    assert isinstance(sms, HttpSms) and sms.url.startswith(twilio.base_url)
+    await sms.send(PHONE, "hi")
+    assert [r["form"]["Body"] for r in twilio.received] == ["hi"]
 
 
 async def test_sign_in_through_the_http_provider(client, twilio):

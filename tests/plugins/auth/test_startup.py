@@ -7,7 +7,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from propmubi.config import ConfigError
-from propmubi.context import open_services
+from propmubi.lifecycle import open_services
 from propmubi.plugins import load_plugins
 from propmubi_plugins.auth.settings import generate_signing_key
 from propmubi_plugins.auth.tokens import KeyRing

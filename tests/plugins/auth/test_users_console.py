@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
 from propmubi.ids import uuid7
 from propmubi_plugins.auth import store
 from tests.core.test_console import csrf_of, make_staff
@@ -122,3 +124,40 @@ async def test_signed_out_visitors_are_sent_to_sign_in(client):
                                 headers={"Accept": "text/html"})
     assert response.status == 303
     assert response.headers["Location"].startswith("/console/login")
+
+
+def field_error(body: str, field: str) -> str | None:
+    match = re.search(rf'<p class="field-error" id="{field}-error">([^<]*)</p>', body)
+    return match.group(1) if match else None
+
+
+@pytest.mark.parametrize("data, field, message", [
+    ({"role": "emperor", "action": "grant"}, "role",
+     "choose one of: buyer, agent, builder, staff, admin"),
+    ({"role": "agent", "action": "promote"}, "action", "choose Grant or Revoke"),
+    ({"role": "agent"}, "action", "required field missing"),
+])
+async def test_a_refused_role_form_shows_the_message_next_to_its_field(client, services, data,
+                                                                      field, message):
+    asha = (await make_users(client))[0]
+    await staff_client(client, services, roles=("admin",))
+    page = f"/console/users/{asha['user_id']}"
+    body = await (await client.get(page)).text()
+    response = await client.post(page + "/roles", data={"csrf_token": csrf_of(body), **data},
+                                 allow_redirects=False)
+    assert response.status == 422
+    text = await response.text()
+    assert field_error(text, field) == message
+    assert text.count('class="field-error"') == 1
+    if field == "role":  # under the role list, which points to it
+        assert re.search(r'<select id="role" name="role" aria-invalid="true" '
+                         r'aria-describedby="role-error">.*?</select>\s*<p class="field-error" '
+                         r'id="role-error">', text, re.S), text
+    else:  # under the Grant and Revoke buttons
+        assert re.search(r'value="revoke">Revoke</button>\s*<p class="field-error" '
+                         r'id="action-error">', text), text
+    assert await services.db.fetchval(
+        "SELECT array_agg(role ORDER BY role) FROM auth_user_roles WHERE user_id = %s",
+        (asha["user_id"],)) == ["buyer"]
+    # Nothing was said to the next page either: no flash of a change.
+    assert "Granted" not in await (await client.get(page)).text()

@@ -7,6 +7,8 @@
 - ``make_project(owner, ...)``: a project with towers and units created through the
   catalogue's service (so derived columns and events are real), optionally submitted or
   published; returns the project row (``service.project``'s dict).
+- ``catalog_ctx(client)``: the catalogue's context in the test client's application (direct
+  service calls then use the app's own state: its storage backend, its Redis).
 - ``outbox(services, type)``: the payloads of committed events of a type, oldest first.
 
 Rate limits are off (tests sign many requests from one address) and the auth plugin runs with
@@ -24,11 +26,12 @@ import attrs
 import pytest
 
 import tests.refplugin
+from propmubi.actors import Actor
 from propmubi.ids import uuid7
+from propmubi.types import Principal
 from propmubi.web.appkeys import SERVICES
-from propmubi_plugins.auth import service as auth_service
 from propmubi_plugins.auth import store as auth_store
-from propmubi_plugins.catalog import inputs, service
+from propmubi_plugins.catalog import models, service
 from tests.plugins.auth.conftest import AUTH_SETTINGS
 
 API = "/api/v1"
@@ -61,12 +64,24 @@ class User:
         return {"Authorization": f"Bearer {self.token}"}
 
     @property
-    def caller(self) -> service.Caller:
+    def actor(self) -> Actor:
         """The same user for direct service calls."""
-        return service.Caller(user_id=self.id, roles=frozenset(self.roles))
+        return Actor.user(Principal(subject=str(self.id), roles=frozenset(self.roles)))
 
 
 MakeUser = Callable[..., Awaitable[User]]
+
+
+def catalog_ctx(client: Any) -> Any:
+    """The catalogue's context in the test client's application."""
+    return client.app[SERVICES].context("catalog")
+
+
+def issue_token(client: Any, user_id: uuid.UUID, roles: tuple[str, ...]) -> str:
+    """An access token for ``user_id`` signed by the app's own auth key ring."""
+    keyring = client.app[SERVICES].context("auth").state.keyring
+    token, _ = keyring.issue(str(user_id), roles, None)
+    return token
 
 
 @pytest.fixture
@@ -81,15 +96,14 @@ def make_user(client: Any) -> MakeUser:
         for role in roles:
             await auth_store.grant_role(services.db, user_id, role)
         all_roles = ("buyer", *roles)
-        token, _ = auth_service.runtime(services).keyring.issue(str(user_id), all_roles, None)
-        return User(id=user_id, roles=all_roles, token=token)
+        return User(id=user_id, roles=all_roles, token=issue_token(client, user_id, all_roles))
 
     return make
 
 
 async def _with_builder(client: Any, user: User, name: str) -> User:
-    row = await service.create_builder(client.app[SERVICES].db, user.caller,
-                                       inputs.BuilderIn(name=name))
+    row = await service.create_builder(catalog_ctx(client), user.actor,
+                                       models.BuilderIn(name=name))
     return attrs.evolve(user, builder_id=row["id"])
 
 
@@ -145,27 +159,28 @@ def make_project(client: Any, staff: User) -> Callable[..., Awaitable[dict[str, 
     async def make(owner: User, *, moderation: str = "draft", towers: dict[str, int] | None = None,
                    units: list[tuple[str, dict[str, Any]]] | None = None,
                    **fields: Any) -> dict[str, Any]:
-        db = client.app[SERVICES].db
-        data = inputs.ProjectIn(**{**PROJECT, "possession_date": None, **fields})
-        project = await service.create_project(db, owner.caller, data)
+        ctx = catalog_ctx(client)
+        data = models.ProjectIn(**{**PROJECT, "possession_date": None, **fields})
+        project = await service.create_project(ctx, owner.actor, data)
         tower_ids = {}
         for name, floors in (towers if towers is not None else {"A": 10}).items():
-            tower = await service.create_tower(db, owner.caller, project["id"],
-                                               inputs.TowerIn(name=name, floors=floors))
+            tower = await service.create_tower(ctx, owner.actor, project["id"],
+                                               models.TowerIn(name=name, floors=floors))
             tower_ids[name] = tower["id"]
         default_units = [("A", unit_body("A-101")),
                          ("A", unit_body("A-201", floor=2, price_minor=90_00_000_00))]
         for tower_name, body in (units if units is not None else
                                  default_units if "A" in tower_ids else []):
-            await service.create_unit(db, owner.caller, tower_ids[tower_name],
-                                      inputs.UnitIn(**body))
+            await service.create_unit(ctx, owner.actor, tower_ids[tower_name],
+                                      models.UnitIn(**body))
         if moderation in ("in_review", "published", "rejected"):
-            await service.moderate(db, owner.caller, project["id"], "submit")
+            await service.submit_project(ctx, owner.actor, project["id"])
         if moderation == "published":
-            await service.moderate(db, staff.caller, project["id"], "publish")
+            await service.publish_project(ctx, staff.actor, project["id"])
         if moderation == "rejected":
-            await service.moderate(db, staff.caller, project["id"], "reject", "blurry photos")
-        return await service.project(db, staff.caller, str(project["id"]))
+            await service.reject_project(ctx, staff.actor, project["id"],
+                                         models.ReasonIn(reason="blurry photos"))
+        return await service.project(ctx, staff.actor, str(project["id"]))
 
     return make
 

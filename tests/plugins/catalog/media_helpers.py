@@ -23,7 +23,6 @@ from PIL import ExifTags, Image
 
 from propmubi.ids import uuid7
 from propmubi.web.appkeys import SERVICES
-from propmubi_plugins.auth import service as auth_service
 from tests.plugins.auth.conftest import AUTH_SETTINGS
 
 API = "/api/v1"
@@ -70,7 +69,7 @@ class People:
 
 def token_for(client: Any, user_id: uuid.UUID, *roles: str) -> dict[str, str]:
     """Bearer headers for a token signed by the app's own key ring."""
-    keyring = auth_service.runtime(client.app[SERVICES]).keyring
+    keyring = client.app[SERVICES].context("auth").state.keyring
     token, _ = keyring.issue(str(user_id), ("buyer", *roles), None)
     return {"Authorization": f"Bearer {token}"}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from propmubi.actors import Actor
 from propmubi_plugins.catalog import api
 from tests.plugins.catalog.conftest import API
 
@@ -25,14 +26,16 @@ async def test_verified_follows_the_api_not_the_owner(client, services, builder)
     response = await client.patch(f"{API}/builders/me", json={"verified": True},
                                   headers=builder.headers)
     assert response.status == 422
+    ctx = services.context("catalog")
     async with services.db.transaction() as tx:
-        assert await api.set_builder_verified(tx, builder.builder_id, True)
+        assert await api.set_builder_verified(ctx, tx, Actor.system("legal"),
+                                              builder.builder_id, True)
     body = await (await client.get(f"{API}/builders/{builder.builder_id}")).json()
     assert body["verified"] is True and body["name"] == "Skyline Developers"
     assert "owner_user_id" not in body
     async with services.db.transaction() as tx:
         assert not await api.set_builder_verified(
-            tx, "0190a0a0-0000-7000-8000-000000000000", True)
+            ctx, tx, Actor.system("legal"), "0190a0a0-0000-7000-8000-000000000000", True)
     assert (await client.get(f"{API}/builders/0190a0a0-0000-7000-8000-000000000000")
             ).status == 404
 
@@ -42,7 +45,8 @@ async def test_api_set_unit_status(client, services, builder, make_project):
     unit = (await services.db.fetch("SELECT id FROM catalog_units WHERE project_id = %s",
                                     (project["id"],)))[0]
     async with services.db.transaction() as tx:
-        row = await api.set_unit_status(tx, unit["id"], "held", "system:bookings")
+        row = await api.set_unit_status(services.context("catalog"), tx,
+                                        Actor.system("bookings"), unit["id"], "held")
     assert row["status"] == "held"
     after = await api.project(services.db, project["id"])
     assert after["units_available"] == 1

@@ -10,10 +10,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from propmubi.config import RedisSection
-from propmubi.events import publish
 from propmubi.redis import create_redis
 from propmubi.web.appkeys import SERVICES
-from propmubi_plugins.catalog import cache
 from propmubi_plugins.catalog.events import (
     PriceChanged,
     ProjectDeleted,
@@ -21,6 +19,7 @@ from propmubi_plugins.catalog.events import (
     ProjectUpdated,
     UnitStatusChanged,
 )
+from propmubi_plugins.catalog.search import cache
 from tests.plugins.auth.conftest import AUTH_SETTINGS
 from tests.plugins.catalog.search_data import insert_builder, insert_project, search
 
@@ -71,7 +70,7 @@ async def test_second_request_is_a_hit_with_the_ttl(client, services, two_cities
     assert counted("search", "miss") == misses + 1
     assert counted("search", "hit") == hits + 1
     keys = [k async for k in services.redis.scan_iter(
-        match=services.keys.plugin("catalog", "cache", "search", "*"))]
+        match=services.context("catalog").keys("cache", "search", "*"))]
     assert len(keys) == 1
     assert 0 < await services.redis.ttl(keys[0]) <= TTL
     for endpoint, path, params in (("suggest", "suggest", {"q": "pune"}),
@@ -90,8 +89,9 @@ async def test_unit_status_event_invalidates_through_the_bus(client, services, e
     async with services.db.transaction() as tx:
         await tx.execute("UPDATE catalog_projects SET units_available = 4 WHERE id = %s",
                          (pune["id"],))
-        await publish(tx, UnitStatusChanged(project_id=pune["id"], unit_id=uuid.uuid4(),
-                                            old_status="available", new_status="held"))
+        await services.context("catalog").publish(tx, UnitStatusChanged(
+            project_id=pune["id"], unit_id=uuid.uuid4(), old_status="available",
+            new_status="held"))
     # Until the event is handled, the cached answer stands (this proves it is cached).
     assert await _units(client, city="Pune") == {"Pune One": 5}
     await event_bus.drain()
@@ -113,7 +113,7 @@ async def test_every_catalogue_event_invalidates(client, services, event_bus, tw
     assert await _units(client) == {"Pune One": 5, "Mumbai One": 7}
     await _set_units(services, pune, 3)
     async with services.db.transaction() as tx:
-        await publish(tx, make_event(pune))
+        await services.context("catalog").publish(tx, make_event(pune))
     await event_bus.drain()
     assert await _units(client, city="Pune") == {"Pune One": 3}
     assert await _units(client) == {"Pune One": 3, "Mumbai One": 7}
@@ -126,8 +126,9 @@ async def test_a_change_in_one_city_keeps_other_cities_feeds_cached(client, serv
     assert await _units(client, city="Mumbai") == {"Mumbai One": 7}
     await _set_units(services, mumbai, 1)  # behind the cache's back: shows what is cached
     async with services.db.transaction() as tx:
-        await publish(tx, UnitStatusChanged(project_id=pune["id"], unit_id=uuid.uuid4(),
-                                            old_status="held", new_status="available"))
+        await services.context("catalog").publish(tx, UnitStatusChanged(
+            project_id=pune["id"], unit_id=uuid.uuid4(), old_status="held",
+            new_status="available"))
     await event_bus.drain()
     assert await (await client.get("/api/v1/projects/feed",
                                    params={"city": "mumbai"})).text() == feed
@@ -146,8 +147,9 @@ async def test_a_project_moving_city_invalidates_everything(client, services, ev
     await services.db.execute("UPDATE catalog_projects SET city = 'Mumbai' WHERE id = %s",
                               (pune["id"],))
     async with services.db.transaction() as tx:
-        await publish(tx, ProjectUpdated(project_id=pune["id"], builder_id=pune["builder_id"],
-                                         fields=["city"], moderation="published"))
+        await services.context("catalog").publish(tx, ProjectUpdated(
+            project_id=pune["id"], builder_id=pune["builder_id"], fields=["city"],
+            moderation="published"))
     await event_bus.drain()
     assert await _units(client, city="Pune") == {}
     assert await _units(client, city="Mumbai") == {"Pune One": 5, "Mumbai One": 7}
@@ -160,30 +162,31 @@ async def test_invalidate_after_commit_is_visible_at_once(client, services, two_
     async with services.db.transaction() as tx:
         await tx.execute("UPDATE catalog_projects SET units_available = 2 WHERE id = %s",
                          (pune["id"],))
-        cache.invalidate_after_commit(tx, services, "Pune")
+        cache.invalidate_after_commit(services.context("catalog"), tx, "Pune")
         # Not before the commit: another request now would cache the old state again.
         assert await _units(client, city="Pune") == {"Pune One": 5}
     # No event handled: the service's own bump did it.
     assert await _units(client, city="Pune") == {"Pune One": 2}
     assert await _units(client, q="pune") == {"Pune One": 2}
-    # Service code holding only a transaction: the started catalogue's services are found.
-    async with services.db.transaction() as tx:
+    # The web application's own catalogue context invalidates the same cache.
+    app_ctx = client.app[SERVICES].context("catalog")
+    async with app_ctx.db.transaction() as tx:
         await tx.execute("UPDATE catalog_projects SET units_available = 1 WHERE id = %s",
                          (pune["id"],))
-        cache.invalidate_after_commit(tx, None, "Pune")
+        cache.invalidate_after_commit(app_ctx, tx, "Pune")
     assert await _units(client, city="Pune") == {"Pune One": 1}
 
 
 async def test_a_rolled_back_change_invalidates_nothing(client, services, two_cities):
     assert await _units(client, city="Pune") == {"Pune One": 5}
-    gens = await services.redis.mget(services.keys.plugin("catalog", "gen"),
-                                     services.keys.plugin("catalog", "gen", "any"))
+    gens = await services.redis.mget(services.context("catalog").keys("gen"),
+                                     services.context("catalog").keys("gen", "any"))
     with pytest.raises(RuntimeError):
         async with services.db.transaction() as tx:
-            cache.invalidate_after_commit(tx, services, "Pune")
+            cache.invalidate_after_commit(services.context("catalog"), tx, "Pune")
             raise RuntimeError("rolled back")
-    assert await services.redis.mget(services.keys.plugin("catalog", "gen"),
-                                     services.keys.plugin("catalog", "gen", "any")) == gens
+    assert await services.redis.mget(services.context("catalog").keys("gen"),
+                                     services.context("catalog").keys("gen", "any")) == gens
 
 
 async def test_redis_down_answers_from_the_database(client, services, two_cities):
@@ -202,7 +205,8 @@ async def test_redis_down_answers_from_the_database(client, services, two_cities
             response = await client.get(f"/api/v1/projects/{path}", params=params)
             assert response.status == 200, await response.text()
         async with app_services.db.transaction() as tx:
-            cache.invalidate_after_commit(tx, app_services, "Pune")  # logged, not raised
+            cache.invalidate_after_commit(app_services.context("catalog"), tx,
+                                          "Pune")  # logged, not raised
     finally:
         await app_services.redis.aclose()
         app_services.redis = working

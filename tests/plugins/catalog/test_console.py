@@ -12,9 +12,13 @@ from typing import Any
 import aiohttp
 import pytest
 
+from propmubi.actors import Actor
+from propmubi.types import Principal
 from propmubi.web.appkeys import SERVICES
-from propmubi.web.auth import Principal
-from propmubi_plugins.catalog import console, media
+from propmubi_plugins.catalog import console
+from propmubi_plugins.catalog.media import service as media
+from propmubi_plugins.catalog.media.models import PhotoUpload
+from propmubi_plugins.catalog.models import REASON_MAX
 from tests.core.test_console import csrf_of, make_staff
 from tests.core.test_console import sign_in as console_sign_in
 from tests.plugins.catalog.conftest import outbox, unit_body
@@ -130,10 +134,25 @@ async def test_reject_needs_a_reason(client, services, builder, make_project):
     assert response.status == 422
     text = await response.text()
     assert "Give the reason for the rejection" in text and 'aria-invalid="true"' in text
+    # The message is next to the field it is about.
+    assert re.search(r'name="reason"[^>]*aria-describedby="reason-error"[^>]*>[^<]*</textarea>'
+                     r'</p>\s*<p class="field-error" id="reason-error">Give the reason', text)
     assert await moderation(services, project["id"]) == ("in_review", None)
     assert await services.db.fetchval(
         "SELECT count(*) FROM catalog_project_reviews WHERE project_id = %s",
         (project["id"],)) == before
+    # Too long: refused the same way, the typed text kept for correction.
+    long_reason = "x" * (REASON_MAX + 1)
+    response = await client.post(path + "/reject", data={"csrf_token": csrf_of(body),
+                                                          "reason": long_reason})
+    assert response.status == 422
+    text = await response.text()
+    assert (f'id="reason-error">At most {REASON_MAX} characters '
+            f"(got {REASON_MAX + 1}).") in text
+    assert long_reason in text
+    assert await moderation(services, project["id"]) == ("in_review", None)
+    assert all(e["moderation"] != "rejected"
+               for e in await outbox(services, "catalog.project_updated"))
     response = await client.post(path + "/reject", allow_redirects=False, data={
         "csrf_token": csrf_of(body), "reason": "The RERA number does not match the site."})
     assert response.status == 303 and response.headers["Location"] == path
@@ -241,18 +260,27 @@ def png(shade: int = 0) -> bytes:
 
 
 async def alt_texts(services: Any, project_id: uuid.UUID) -> list[str]:
-    rows = await media.gallery(services, project_id, None)
+    rows = await media.gallery(services.context("catalog"), Actor.system("test"),
+                               project_id=project_id)
     assert [r["position"] for r in rows] == list(range(len(rows)))
     return [r["alt_text"] for r in rows]
+
+
+def photo_form_error(body: str, photo_id: Any, field: str) -> str | None:
+    """The message shown next to ``field`` in the form of one photo (None: no message)."""
+    item = re.search(rf'<li data-photo="{photo_id}".*?</li>', body, re.S)
+    assert item, body
+    found = re.search(rf'<p class="field-error" id="{field}-error">([^<]*)</p>', item.group(0))
+    return found.group(1) if found else None
 
 
 async def test_gallery_alt_text_place_delete_and_upload(client, services, builder,
                                                         make_project):
     project = await make_project(builder)
-    app_services = client.app[SERVICES]
-    principal = Principal(subject=str(builder.id), roles=frozenset({"builder"}))
-    access = await media.manage_access(app_services, principal, project_id=project["id"])
-    photos = [await media.upload(app_services, principal, access, png(n), alt, None)
+    ctx = client.app[SERVICES].context("catalog")
+    actor = Actor.user(Principal(subject=str(builder.id), roles=frozenset({"builder"})))
+    access = await media.manage_access(ctx, actor, project_id=project["id"])
+    photos = [await media.upload(ctx, actor, access, PhotoUpload(data=png(n), alt_text=alt))
               for n, alt in enumerate(("Lobby", "Pool", "Garden"))]
     await signed_in(client, services)
     path = f"/console/projects/{project['id']}"
@@ -267,10 +295,13 @@ async def test_gallery_alt_text_place_delete_and_upload(client, services, builde
     assert await alt_texts(services, project["id"]) == ["Rooftop pool at dusk", "Lobby",
                                                         "Garden"]
     assert "Photo updated." in await page(client, path)
-    # A blank alternative text is refused with a message; nothing changes.
+    # A blank alternative text is refused (422) with the message next to its field; nothing
+    # changes (test_a_refused_photo_form_changes_nothing has the details).
     response = await client.post(f"{path}/photos/{photos[0]['id']}",
                                  data={"csrf_token": token, "alt_text": "  "})
-    assert "Nothing changed: alt_text: required" in await response.text()
+    assert response.status == 422
+    assert photo_form_error(await response.text(), photos[0]["id"], "alt_text") == (
+        "required: describe the photo for people who cannot see it")
     assert await alt_texts(services, project["id"]) == ["Rooftop pool at dusk", "Lobby",
                                                         "Garden"]
     response = await client.post(f"{path}/photos/{photos[0]['id']}/delete",
@@ -306,6 +337,92 @@ async def test_gallery_alt_text_place_delete_and_upload(client, services, builde
     response = await client.post(f"/console/projects/{other['id']}/photos/{photos[2]['id']}",
                                  data={"csrf_token": token, "alt_text": "x"})
     assert response.status == 404
+
+
+async def _gallery_page(client: Any, services: Any, builder: Any, make_project: Any
+                        ) -> tuple[dict[str, Any], list[dict[str, Any]], str, str]:
+    """A project with two photos, a signed-in staff member on its page: the project, the
+    photos, the page's path and its CSRF token."""
+    project = await make_project(builder)
+    ctx = services.context("catalog")
+    actor = Actor.user(Principal(subject=str(builder.id), roles=frozenset({"builder"})))
+    access = await media.manage_access(ctx, actor, project_id=project["id"])
+    photos = [await media.upload(ctx, actor, access, PhotoUpload(data=png(n), alt_text=alt))
+              for n, alt in enumerate(("Lobby", "Pool"))]
+    await signed_in(client, services)
+    path = f"/console/projects/{project['id']}"
+    return project, photos, path, csrf_of(await page(client, path))
+
+
+async def test_a_refused_photo_form_changes_nothing(client, services, builder, make_project):
+    project, photos, path, token = await _gallery_page(client, services, builder,
+                                                       make_project)
+    rows_before = await services.db.fetch(
+        "SELECT id, alt_text, position, updated_at FROM catalog_media WHERE project_id = %s "
+        "ORDER BY id", (project["id"],))
+    events_before = await outbox(services, "catalog.project_updated")
+    for data, field, message in (
+            ({"alt_text": "  "}, "alt_text",
+             "required: describe the photo for people who cannot see it"),
+            ({}, "alt_text", "required: describe the photo for people who cannot see it"),
+            ({"alt_text": "x" * 301}, "alt_text", "at most 300 characters, got 301"),
+            ({"alt_text": "Lobby at night", "position": "0"}, "position",
+             "a number from 1 to 100"),
+            ({"alt_text": "Lobby at night", "position": "first"}, "position",
+             "expected an integer, got string")):
+        response = await client.post(f"{path}/photos/{photos[0]['id']}",
+                                     data={"csrf_token": token, **data}, allow_redirects=False)
+        assert response.status == 422, data
+        text = await response.text()
+        # The message is shown by the field of the photo whose form was posted, only there.
+        assert photo_form_error(text, photos[0]["id"], field) == message, data
+        assert photo_form_error(text, photos[1]["id"], field) is None
+        other = "position" if field == "alt_text" else "alt_text"
+        assert photo_form_error(text, photos[0]["id"], other) is None
+        assert re.search(rf'name="{field}"[^>]*aria-invalid="true" '
+                         rf'aria-describedby="{field}-error"', text)
+    assert await services.db.fetch(
+        "SELECT id, alt_text, position, updated_at FROM catalog_media WHERE project_id = %s "
+        "ORDER BY id", (project["id"],)) == rows_before
+    assert await outbox(services, "catalog.project_updated") == events_before
+    # The same form, valid: saved and redirected as before.
+    response = await client.post(f"{path}/photos/{photos[0]['id']}", allow_redirects=False,
+                                 data={"csrf_token": token, "alt_text": "Lobby at night",
+                                       "position": "2"})
+    assert response.status == 303 and response.headers["Location"] == path + "#photos"
+    assert await alt_texts(services, project["id"]) == ["Pool", "Lobby at night"]
+
+
+async def test_a_refused_upload_form_stores_nothing(client, services, builder, make_project,
+                                                   tmp_path):
+    project, _, path, token = await _gallery_page(client, services, builder, make_project)
+    files_before = sorted(p for p in (tmp_path / "media").rglob("*") if p.is_file())
+    events_before = await outbox(services, "catalog.project_updated")
+    form = aiohttp.FormData()
+    form.add_field("csrf_token", token)
+    form.add_field("file", png(11), filename="side.png", content_type="image/png")
+    form.add_field("alt_text", "   ")
+    form.add_field("position", "200")
+    response = await client.post(f"{path}/photos", data=form, allow_redirects=False)
+    assert response.status == 422
+    upload_form = re.search(r'<form[^>]*action="[^"]*/photos" enctype.*?</form>',
+                            await response.text(), re.S)
+    assert upload_form
+    assert ('<p class="field-error" id="alt_text-error">required: describe the photo for '
+            'people who cannot see it</p>') in upload_form.group(0)
+    assert ('<p class="field-error" id="position-error">a number from 1 to 100</p>'
+            in upload_form.group(0))
+    # No file at all: the message is by the file field.
+    form = aiohttp.FormData()
+    form.add_field("csrf_token", token)
+    form.add_field("alt_text", "Side elevation")
+    response = await client.post(f"{path}/photos", data=form, allow_redirects=False)
+    assert response.status == 422
+    assert ('<p class="field-error" id="file-error">choose a photo to upload</p>'
+            in await response.text())
+    assert await alt_texts(services, project["id"]) == ["Lobby", "Pool"]
+    assert sorted(p for p in (tmp_path / "media").rglob("*") if p.is_file()) == files_before
+    assert await outbox(services, "catalog.project_updated") == events_before
 
 
 async def test_dashboard_card_counts_projects_waiting(client, services, builder, make_project):

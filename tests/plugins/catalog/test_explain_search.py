@@ -19,7 +19,9 @@ import pytest
 from propmubi.config import DatabaseSection
 from propmubi.db import Database, admin_execute
 from propmubi.testing import TestServers, create_database, drop_database
-from propmubi_plugins.catalog import search, search_store
+from propmubi_plugins.catalog.search import service as search
+from propmubi_plugins.catalog.search import store as search_store
+from propmubi_plugins.catalog.search.models import SearchQuery
 
 BUILD = """
 INSERT INTO catalog_builders (id, name, slug, verified)
@@ -110,16 +112,16 @@ def kinds(nodes: list[dict[str, Any]]) -> set[str]:
 
 
 def _items(**params: Any) -> tuple[str, dict[str, Any]]:
-    return search_store.items_sql(search.plan_search(search.SearchQuery(**params)))
+    return search_store.items_sql(search.plan_search(SearchQuery(**params)))
 
 
 def _facets(**params: Any) -> tuple[str, dict[str, Any]]:
-    plan = search.plan_search(search.SearchQuery(**params))
+    plan = search.plan_search(SearchQuery(**params))
     return search_store.facets_sql(plan, [0], [1], search.FACET_TOP)
 
 
 def _cursor(sort: str, key: str, **params: Any) -> str:
-    fingerprint = search.plan_search(search.SearchQuery(sort=sort, **params)).fingerprint
+    fingerprint = search.plan_search(SearchQuery(sort=sort, **params)).fingerprint
     return search.encode_cursor(fingerprint, key, uuid.UUID(int=5))
 
 

@@ -8,12 +8,13 @@ import uuid
 
 import pytest
 
+from propmubi.actors import Actor
 from propmubi.errors import NotFound
-from propmubi.events import publish
+from propmubi.types import Principal
 from propmubi.web.appkeys import SERVICES
-from propmubi.web.auth import Principal
-from propmubi_plugins.catalog import media
 from propmubi_plugins.catalog.events import ProjectDeleted
+from propmubi_plugins.catalog.media import service as media
+from propmubi_plugins.catalog.media.models import PhotoUpload
 from tests.plugins.catalog import media_helpers
 from tests.plugins.catalog.media_helpers import (
     API,
@@ -167,14 +168,13 @@ async def test_a_gallery_change_publishes_a_project_update(client, people):
 async def test_a_failed_insert_removes_the_objects_it_wrote(client, people, tmp_path):
     # The project goes away between the access check and the insert: the renditions already
     # written are removed again.
-    services = client.app[SERVICES]
+    ctx = client.app[SERVICES].context("catalog")
+    actor = Actor.user(Principal(str(people.builder.id), frozenset({"builder"})))
     project = await insert_project(client, people.builder)
-    access = await media.manage_access(services, Principal(str(people.builder.id), ["builder"]),
-                                       project_id=project.id)
-    await services.db.execute("DELETE FROM catalog_projects WHERE id = %s", (project.id,))
+    access = await media.manage_access(ctx, actor, project_id=project.id)
+    await ctx.db.execute("DELETE FROM catalog_projects WHERE id = %s", (project.id,))
     with pytest.raises(NotFound):
-        await media.upload(services, Principal(str(people.builder.id), ["builder"]), access,
-                           png(), "Alt", None)
+        await media.upload(ctx, actor, access, PhotoUpload(data=png(), alt_text="Alt"))
     assert stored_files(tmp_path / "media") == []
 
 
@@ -193,7 +193,8 @@ async def test_deleting_a_project_removes_all_its_objects(client, people, servic
     async def delete_project() -> None:
         async with services.db.transaction() as tx:
             await tx.execute("DELETE FROM catalog_projects WHERE id = %s", (doomed.id,))
-            await publish(tx, ProjectDeleted(project_id=doomed.id, builder_id=doomed.builder_id))
+            await services.context("catalog").publish(
+                tx, ProjectDeleted(project_id=doomed.id, builder_id=doomed.builder_id))
 
     await delete_project()
     await event_bus.drain()
@@ -207,7 +208,8 @@ async def test_deleting_a_project_removes_all_its_objects(client, people, servic
 
     # Idempotent: the same event again (a replay) finds nothing to remove and fails nothing.
     async with services.db.transaction() as tx:
-        await publish(tx, ProjectDeleted(project_id=doomed.id, builder_id=doomed.builder_id))
+        await services.context("catalog").publish(
+            tx, ProjectDeleted(project_id=doomed.id, builder_id=doomed.builder_id))
     await event_bus.drain()
     assert len(stored_files(root)) == 3
 

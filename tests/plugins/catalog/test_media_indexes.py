@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from propmubi_plugins.catalog import media_store
+from propmubi_plugins.catalog.media import store as media_store
 
 
 async def plan(services, sql: str, params) -> str:

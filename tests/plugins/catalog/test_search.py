@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from propmubi_plugins.catalog.search import PRICE_BUCKETS
+from propmubi_plugins.catalog.search.service import PRICE_BUCKETS
 from tests.plugins.catalog.search_data import (
     build_dataset,
     expected_facets,
@@ -138,7 +138,8 @@ async def test_item_shape(client, services):
     body = await search(client, {"city": "goa"})
     assert body["items"] == [{
         "id": str(project["id"]), "slug": project["slug"], "name": "Shape Towers",
-        "builder": {"id": str(builder["id"]), "name": "Shape Builders", "verified": True},
+        "builder": {"id": str(builder["id"]), "name": "Shape Builders",
+                    "slug": builder["slug"], "verified": True},
         "city": "Goa", "locality": "Panjim", "lat": 15.49, "lng": 73.82, "status": "ready",
         "possession_date": "2027-03-31", "price_min": 60 * 10**7, "price_max": 90 * 10**7,
         "currency": "INR", "bedrooms": [2, 3], "units_available": 4, "featured": True,

@@ -40,12 +40,13 @@ def test_rows_do_not_depend_on_the_scale():
 
 
 async def test_seed_is_reproducible_and_idempotent(services):
-    new = await seed.seed(services, 0.02)
+    ctx = services.context("catalog")
+    new = await seed.seed(ctx, 0.02)
     assert new == {"builders": 1, "projects": 40, "towers": new["towers"], "units": 2000}
     first = await services.db.fetchrow(COUNTS)
     ids = await services.db.fetch("SELECT id, slug, price_min, units_total FROM "
                                   "catalog_projects ORDER BY id")
-    again = await seed.seed(services, 0.02)
+    again = await seed.seed(ctx, 0.02)
     assert again == {"builders": 0, "projects": 0, "towers": 0, "units": 0}
     assert await services.db.fetchrow(COUNTS) == first
     assert await services.db.fetch("SELECT id, slug, price_min, units_total FROM "
@@ -59,13 +60,13 @@ async def test_seed_is_reproducible_and_idempotent(services):
         "WHERE u.project_id = p.id AND status NOT IN ('sold', 'blocked'))")
     assert wrong == 0
     # A larger scale adds to the same rows.
-    await seed.seed(services, 0.05)
+    await seed.seed(ctx, 0.05)
     counts = await services.db.fetchrow(COUNTS)
     assert (counts["projects"], counts["units"]) == (100, 5000)
 
 
 async def test_seeded_published_projects_are_public(client, services):
-    await seed.seed(services, 0.01)
+    await seed.seed(services.context("catalog"), 0.01)
     rows = await services.db.fetch("SELECT p.*, b.owner_user_id FROM catalog_projects p "
                                    "JOIN catalog_builders b ON b.id = p.builder_id")
     public = [r for r in rows if can_see_project(None, r)]

@@ -7,11 +7,13 @@ import asyncio
 import os
 from pathlib import Path
 
+import attrs
 import pytest
 
 from propmubi.config import ConfigError
-from propmubi_plugins.catalog import storage
-from propmubi_plugins.catalog.storage import InvalidKey, LocalStorage, check_key
+from propmubi_plugins.catalog.media import storage
+from propmubi_plugins.catalog.media.storage import InvalidKey, LocalStorage, check_key
+from propmubi_plugins.catalog.settings import CatalogSettings
 from tests.plugins.catalog import media_helpers
 from tests.plugins.catalog.media_helpers import encode, gradient, insert_project, uploaded
 
@@ -75,13 +77,14 @@ async def test_keys_cannot_leave_the_folder(local, key):
         await local.get(key)
 
 
-def test_the_s3_backend_needs_a_bucket(config):
+async def test_the_s3_backend_needs_a_bucket(services):
+    # Factories read the consuming plugin's context: its settings, here without a bucket.
     with pytest.raises(ConfigError, match=r"plugins\.catalog\.s3_bucket"):
-        storage.backends()["s3"](config)
+        storage.backends()["s3"](services.context("catalog"))
 
 
-def test_the_local_backend_defaults_to_var_media(config):
-    bare = config.evolve(plugins={"settings": {}})
+async def test_the_local_backend_defaults_to_var_media(services, config):
+    bare = attrs.evolve(services.context("catalog"), settings=CatalogSettings())
     backend = storage.backends()["local"](bare)
     assert backend.root == (Path(config.app.var_dir) / "media").resolve()
     assert backend.url("projects/p/x.webp") == "/media/projects/p/x.webp"

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from propmubi.events import publish
 from propmubi_plugins.catalog.events import ProjectDeleted
-from propmubi_plugins.catalog.storage import InvalidKey, S3Storage
+from propmubi_plugins.catalog.media.storage import InvalidKey, S3Storage
 from tests.plugins.catalog import media_helpers
 from tests.plugins.catalog.media_helpers import (
     S3_CREDENTIALS,
@@ -134,7 +133,8 @@ async def test_a_deleted_project_is_removed_from_s3(client, people, services, ev
     assert len(s3_objects(s3_endpoint, s3_bucket)) == 6
     async with services.db.transaction() as tx:
         await tx.execute("DELETE FROM catalog_projects WHERE id = %s", (doomed.id,))
-        await publish(tx, ProjectDeleted(project_id=doomed.id, builder_id=doomed.builder_id))
+        await services.context("catalog").publish(
+            tx, ProjectDeleted(project_id=doomed.id, builder_id=doomed.builder_id))
     await event_bus.drain()
     keys = s3_objects(s3_endpoint, s3_bucket)
     assert len(keys) == 3

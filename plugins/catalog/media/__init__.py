@@ -1,0 +1,1 @@
+"""Photo galleries of projects and units: processing, storage backends, API and console."""

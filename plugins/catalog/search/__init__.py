@@ -1,0 +1,1 @@
+"""Search, suggest and feed over published projects, and their Redis cache."""
