@@ -30,6 +30,11 @@ dev: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check propmubi plugins tests
 	$(BIN)/lint-imports
+	$(BIN)/mypy --strict propmubi
+	@# plugins/ is installed as propmubi_plugins (a package-dir mapping mypy cannot follow):
+	@# a link under that name lets mypy check the plugins as the package they are.
+	@mkdir -p $(VENV)/mypy-path && ln -sfn $(CURDIR)/plugins $(VENV)/mypy-path/propmubi_plugins
+	MYPYPATH=$(VENV)/mypy-path $(BIN)/mypy -p propmubi_plugins
 
 test: $(VENV)/.installed-test
 	scripts/test-system-deps

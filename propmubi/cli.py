@@ -132,7 +132,8 @@ def cmd_plugin(config: Config, plugins: PluginSet, owner: str, command: Any,
 
     async def run() -> int:
         async with open_services(config, plugins) as services:
-            return await command.run(args, services.contexts[owner])
+            code: int = await command.run(args, services.contexts[owner])
+            return code
 
     return int(_run(run()) or 0)
 
@@ -143,8 +144,10 @@ def _needed_urls(args: argparse.Namespace, commands: dict[str, Any]) -> tuple[st
         return BOTH_URLS
     if args.command == "migrate":
         return ("database.url",)
-    if args.command in commands and not _without_services(*commands[args.command], args):
-        return BOTH_URLS
+    if args.command in commands:
+        owner, command = commands[args.command]
+        if not _without_services(owner, command, args):
+            return BOTH_URLS
     return ()
 
 
@@ -315,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_dev(config, args.config, port=args.port, seed=not args.no_seed)
         if args.command in commands:
-            return cmd_plugin(config, plugins, *commands[args.command], args)
+            owner, command = commands[args.command]
+            return cmd_plugin(config, plugins, owner, command, args)
         if args.command in COMMANDS:
             return COMMANDS[args.command](config, plugins)
         if args.command == "migrate":

@@ -29,7 +29,7 @@ __all__ = [
 PROBLEM_BASE = "https://propmubi.dev/problems/"
 
 
-class FieldError(dict[str, str]):
+class FieldError(dict[str, Any]):
     """One bad input: ``{"in": "body", "field": "inner.n", "message": "..."}``."""
 
     def __init__(self, location: str, field: str, message: str) -> None:

@@ -91,13 +91,15 @@ async def jwks(request: web.Request, ctx: Ctx) -> web.Response:
 @routes.get("/me", response=Me, roles=[ANY_ROLE])
 async def me(request: web.Request, ctx: Ctx) -> Me:
     """The signed-in user's profile and roles."""
-    return await service.profile(ctx, *_me(request))
+    actor, user_id = _me(request)
+    return await service.profile(ctx, actor, user_id)
 
 
 @routes.patch("/me", body=MeUpdate, response=Me, roles=[ANY_ROLE])
 async def update_me(request: web.Request, ctx: Ctx, body: MeUpdate) -> Me:
     """Change my display name."""
-    return await service.update_profile(ctx, *_me(request), body)
+    actor, user_id = _me(request)
+    return await service.update_profile(ctx, actor, user_id, body)
 
 
 @routes.delete("/me", status=204, roles=[ANY_ROLE])
@@ -108,7 +110,8 @@ async def erase_me(request: web.Request, ctx: Ctx) -> None:
     (without IP and device) as the record of what was agreed. Tokens stop working at once for
     refresh; an access token already issued is refused by every route that reads the account.
     """
-    await privacy.erase(ctx, *_me(request))
+    actor, user_id = _me(request)
+    await privacy.erase(ctx, actor, user_id)
 
 
 @routes.get("/me/export", roles=[ANY_ROLE], content_type="application/json",
@@ -116,7 +119,8 @@ async def erase_me(request: web.Request, ctx: Ctx) -> None:
 async def export_me(request: web.Request, ctx: Ctx) -> web.Response:
     """Everything the platform's identity service holds about me, as one JSON document
     (profile, roles, every session, the consent ledger, KYC records with masked numbers)."""
-    data = await privacy.export(ctx, *_me(request))
+    actor, user_id = _me(request)
+    data = await privacy.export(ctx, actor, user_id)
     return web.Response(body=orjson.dumps(data), content_type="application/json", headers={
         "Content-Disposition": 'attachment; filename="propmubi-export.json"',
         "Cache-Control": "no-store"})
@@ -126,21 +130,24 @@ async def export_me(request: web.Request, ctx: Ctx) -> web.Response:
 async def record_consent(request: web.Request, ctx: Ctx, body: ConsentIn) -> Consent:
     """Grant or withdraw consent for a purpose under a policy version (appended to my ledger
     with the time, IP address and user agent; ``auth.consent_recorded`` is published)."""
+    actor, user_id = _me(request)
     return await privacy.record_consent(
-        ctx, *_me(request), body, ip=_ip(request),
+        ctx, actor, user_id, body, ip=_ip(request),
         user_agent=request.headers.get("User-Agent", "")[:300] or None)
 
 
 @routes.get("/me/consents", response=Consents, roles=[ANY_ROLE])
 async def consents(request: web.Request, ctx: Ctx) -> Consents:
     """My consent decisions: the one in force per purpose, and the whole history."""
-    return await privacy.consents(ctx, *_me(request))
+    actor, user_id = _me(request)
+    return await privacy.consents(ctx, actor, user_id)
 
 
 @routes.get("/me/sessions", response=list[Session], roles=[ANY_ROLE])
 async def sessions(request: web.Request, ctx: Ctx) -> list[Session]:
     """My signed-in devices, newest first; ``current`` marks this token's."""
-    return await service.sessions(ctx, *_me(request),
+    actor, user_id = _me(request)
+    return await service.sessions(ctx, actor, user_id,
                                   current_session=request[PRINCIPAL].session)
 
 
@@ -148,4 +155,5 @@ async def sessions(request: web.Request, ctx: Ctx) -> list[Session]:
                errors=[404])
 async def revoke_session(request: web.Request, ctx: Ctx, params: SessionId) -> None:
     """Sign one of my devices out (its refresh token stops working at once)."""
-    await service.revoke_session(ctx, *_me(request), params.id)
+    actor, user_id = _me(request)
+    await service.revoke_session(ctx, actor, user_id, params.id)

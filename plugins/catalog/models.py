@@ -185,7 +185,7 @@ class ProjectPatch:
     status: str | None = attrs.field(default=None, validator=optional_one_of(PROJECT_STATUSES))
     possession_date: dt.date | None = attrs.field(default=None, validator=_date_range)
     amenities: list[str] | None = attrs.field(default=None, validator=v.optional(
-        [v.max_len(len(AMENITIES)), _amenities]))
+        v.and_(v.max_len(len(AMENITIES)), _amenities)))
     description: str | None = attrs.field(default=None, validator=_opt_text(0, 10000))
     featured: bool | None = None
 
@@ -245,7 +245,7 @@ class UnitPatch:
 class ReasonIn:
     """Why (shown to the builder)."""
 
-    reason: str = attrs.field(validator=[v.min_len(1), v.max_len(2000), not_blank])
+    reason: str = attrs.field(validator=v.and_(v.min_len(1), v.max_len(2000), not_blank))
 
 
 @attrs.frozen

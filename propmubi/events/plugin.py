@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import orjson
@@ -25,6 +25,7 @@ from propmubi.events.ops import (
     trim_log,
     trim_streams,
 )
+from propmubi.redis import StreamEntries, StreamRead
 from propmubi.services import Services
 from propmubi.types import CliCommand, Job, PluginInfo
 
@@ -135,8 +136,8 @@ async def _dlq(services: Services, bus: EventBus, args: argparse.Namespace) -> i
         return 0
     if not args.dead_id:
         raise SystemExit(f"propmubi events dlq {args.dlq_action}: give a dead letter id")
-    letters = {(d.group, d.dead_id): d for d in await list_dead(services, groups, 10_000)}
-    matches = [d for (g, i), d in letters.items() if i == args.dead_id]
+    everything = {(d.group, d.dead_id): d for d in await list_dead(services, groups, 10_000)}
+    matches = [d for (_, i), d in everything.items() if i == args.dead_id]
     if not matches:
         raise SystemExit(f"propmubi events dlq: no dead letter {args.dead_id}")
     letter = matches[0]
@@ -159,15 +160,19 @@ async def _dlq(services: Services, bus: EventBus, args: argparse.Namespace) -> i
 async def _tail(services: Services, args: argparse.Namespace) -> None:
     redis = services.redis
     streams = [s for s in _streams(services) if ":replay:" not in s]
-    positions = {}
+    positions: dict[str, str] = {}
     for stream in streams:
-        for entry_id, fields in reversed(await redis.xrevrange(stream, count=args.last)):
+        past = cast(StreamEntries, await redis.xrevrange(stream, count=args.last))
+        for entry_id, fields in reversed(past):
             print(orjson.dumps(attrs.asdict(Envelope.from_fields(fields)),
                                default=str).decode(), flush=True)
             positions[stream] = entry_id
         positions.setdefault(stream, "$")
     while not args.no_follow:
-        response = await redis.xread(positions, block=1000, count=100)
+        # redis-py types the mapping invariantly over every key and id type it accepts.
+        streams_at: Any = positions
+        response = cast(StreamRead | None,
+                        await redis.xread(streams_at, block=1000, count=100))
         for stream, items in response or []:
             for entry_id, fields in items:
                 print(orjson.dumps(attrs.asdict(Envelope.from_fields(fields)),

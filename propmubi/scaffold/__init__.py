@@ -52,7 +52,7 @@ def _is_checkout(folder: Path) -> bool:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
         return False
-    return data.get("project", {}).get("name") == "propmubi"
+    return bool(data.get("project", {}).get("name") == "propmubi")
 
 
 def find_root(start: Path) -> Path:

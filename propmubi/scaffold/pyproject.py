@@ -84,8 +84,9 @@ def _add_module(lines: list[str], block: tuple[int, int], module: str) -> list[s
     indent = re.match(r"^\s*", lines[items[-1]] if items else "    ")[0]  # type: ignore[index]
     out = list(lines)
     if items and not out[items[-1]].split("#")[0].rstrip().endswith(","):
-        code, hash_, comment = out[items[-1]].rstrip("\n").partition("#")
-        out[items[-1]] = f"{code.rstrip()},{' ' + hash_ + comment if hash_ else ''}\n"
+        line = out[items[-1]]
+        end_of_item = len(line.split("#")[0].rstrip())  # a comma there keeps any comment
+        out[items[-1]] = f"{line[:end_of_item]},{line[end_of_item:]}"
     out.insert(last, f'{indent}"{module}",\n')
     return out
 

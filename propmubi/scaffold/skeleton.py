@@ -189,11 +189,16 @@ TITLE_MAX = 200
 NOTE_MAX = 2000
 
 
-def _title(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+def _title(instance: Any, attribute: attrs.Attribute[str], value: str) -> None:
     if not value.strip():
         raise ValueError("Give the item a title.")
     if len(value) > TITLE_MAX:
         raise ValueError(f"At most {TITLE_MAX} characters (got {len(value)}).")
+
+
+def _note(instance: Any, attribute: attrs.Attribute[str], value: str) -> None:
+    if len(value) > NOTE_MAX:
+        raise ValueError(f"At most {NOTE_MAX} characters (got {len(value)}).")
 
 
 @attrs.frozen
@@ -203,7 +208,7 @@ class ItemIn:
     # An empty text box is an absent field: the default lets the validator say what is wrong.
     title: str = attrs.field(default="", validator=_title,
                              metadata={"description": "What the item is called."})
-    note: str = attrs.field(default="", validator=v.max_len(NOTE_MAX))
+    note: str = attrs.field(default="", validator=_note)
 
 
 @attrs.frozen
@@ -432,11 +437,12 @@ Queries = Database | Tx
 async def insert_item(tx: Tx, item_id: uuid.UUID, title: str, note: str, created_by: str,
                       created_at: dt.datetime) -> dict[str, Any]:
     """Insert an item; the new row."""
-    return await tx.fetchrow(
+    rows = await tx.fetch(
         "INSERT INTO ${name}_items"
         " (id, title, note, created_by, created_at) VALUES (%s, %s, %s, %s, %s)"
         " RETURNING id, title, note, created_by, created_at",
         (item_id, title, note, created_by, created_at))
+    return rows[0]
 
 
 async def item(q: Queries, item_id: uuid.UUID) -> dict[str, Any] | None:
@@ -695,6 +701,8 @@ CREATE TABLE ${name}_activity (
     line         text        NOT NULL,
     recorded_at  timestamptz NOT NULL DEFAULT now()
 );
+-- The console shows the newest lines.
+CREATE INDEX ${name}_activity_recorded_idx ON ${name}_activity (recorded_at DESC, event_id DESC);
 '''
 
 MIGRATION_DOWN = '''\

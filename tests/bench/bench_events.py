@@ -82,11 +82,10 @@ import redis.asyncio as aioredis  # noqa: E402
 
 from propmubi import __version__, migrate  # noqa: E402
 from propmubi.config import load_config  # noqa: E402
-from propmubi.lifecycle import open_services
-from propmubi.services import Services  # noqa: E402
-from propmubi.db import Database  # noqa: E402
 from propmubi.embedded import EmbeddedPostgres, EmbeddedRedis, die_with_parent  # noqa: E402
+from propmubi.lifecycle import open_services  # noqa: E402
 from propmubi.plugins import load_plugins  # noqa: E402
+from propmubi.services import Services  # noqa: E402
 from tests.busplugins.ledger import record, record_many  # noqa: E402
 
 
@@ -225,18 +224,19 @@ class CpuMeter:
         return out
 
 
-async def publish_events(db: Database, owners: list[uuid.UUID], first: int, count: int
+async def publish_events(services: Services, owners: list[uuid.UUID], first: int, count: int
                          ) -> None:
     """Events ``first`` .. ``first + count - 1`` (amount = number + 1, account = number modulo
     the accounts) in ONE transaction: ``ledger.record`` for one, ``ledger.record_many`` for
     more, in account order (concurrent transactions then lock aggregates in the same order and
     cannot deadlock)."""
+    ledger = services.context("ledger")
     if count == 1:
-        await record(db, owners[first % len(owners)], first + 1)
+        await record(ledger, owners[first % len(owners)], first + 1)
         return
     entries = sorted(((owners[n % len(owners)], n + 1) for n in range(first, first + count)),
                      key=lambda entry: entry[0])
-    await record_many(db, entries)
+    await record_many(ledger, entries)
 
 
 async def effects_mark(services: Services, sub: Subscriber) -> int:
@@ -315,7 +315,7 @@ async def phase_throughput(services: Services, sub: Subscriber,
             if time.monotonic() > deadline:
                 break
             count = min(per_tx, events - first)
-            await publish_events(services.db, owners, first, count)
+            await publish_events(services, owners, first, count)
             sent += count
         return sent
 
@@ -368,7 +368,7 @@ async def phase_backlog(services: Services, sub: Subscriber, worker: subprocess.
         async def publisher(per_tx: int = per_tx, owners: list[uuid.UUID] = owners,
                             events: int = events, firsts: Any = firsts) -> None:
             for first in firsts:
-                await publish_events(services.db, owners, first, min(per_tx, events - first))
+                await publish_events(services, owners, first, min(per_tx, events - first))
 
         cpu0 = meter.snapshot()
         started = time.perf_counter()
@@ -426,7 +426,7 @@ async def phase_latency(services: Services, sub: Subscriber, worker: subprocess.
 
     async def one(first: int) -> None:
         try:
-            await publish_events(services.db, owners, first, min(per_tx, total - first))
+            await publish_events(services, owners, first, min(per_tx, total - first))
         finally:
             gate.release()
 

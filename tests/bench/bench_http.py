@@ -20,7 +20,7 @@ Before loading, it checks that both apps answer byte-identical bodies. It prints
 ``tests/bench/results/`` (git-ignored). Every process it starts is stopped at the end, also on
 Ctrl-C or SIGTERM; everything listens on 127.0.0.1 or unix sockets only.
 
-The aim (DESIGN.md section 7): the full stack keeps at least 80% of bare aiohttp's throughput.
+The aim: the full stack keeps at least 80% of bare aiohttp's throughput.
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ import attrs  # noqa: E402
 
 from propmubi import __version__, migrate  # noqa: E402
 from propmubi.config import load_config  # noqa: E402
-from propmubi.lifecycle import open_services  # noqa: E402
 from propmubi.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
+from propmubi.lifecycle import open_services  # noqa: E402
 from propmubi.plugins import load_plugins  # noqa: E402
 
 RESULTS = HERE / "results"

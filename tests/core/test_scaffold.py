@@ -166,7 +166,9 @@ def test_listed_plugin_packages_get_the_new_one(modules: str) -> None:
                                    "propmubi_plugins.crm"]
     # Lines were added (and a comma after the last module): comments and layout are kept.
     def others(toml: str) -> list[str]:
-        return [line.replace('",', '"') for line in toml.splitlines() if "crm" not in line]
+        added = {'crm = "propmubi_plugins.crm"', '"propmubi_plugins.crm",'}
+        return [line.replace(', "propmubi_plugins.crm"', "").replace('",', '"')
+                for line in toml.splitlines() if line.strip() not in added]
 
     assert others(edited) == others(text)
     assert 'crm = "propmubi_plugins.crm"\n\n[tool.setuptools]' in edited

@@ -16,7 +16,7 @@ DOCUMENT_KINDS = ("pan", "aadhaar")
 #: Every kind of number a record may hold (the identity document's and the registrations).
 NUMBER_KINDS = ("pan", "aadhaar", "rera", "licence")
 
-_NUMBER = v.and_(v.min_len(1), v.max_len(64))
+_NUMBER: Any = v.and_(v.min_len(1), v.max_len(64))
 
 
 def _text(message: str, longest: int) -> Any:

@@ -84,13 +84,15 @@ async def close_gap(tx: Tx, project_id: uuid.UUID, unit_id: uuid.UUID | None,
 
 async def insert(tx: Tx, row: dict[str, Any]) -> dict[str, Any]:
     """Add a photo; the stored row."""
-    return await tx.fetchrow(
+    stored = await tx.fetchrow(
         f"""INSERT INTO catalog_media AS m (id, project_id, unit_id, position, alt_text,
                 original_key, web_key, thumb_key, content_type, width, height, bytes, sha256)
             VALUES (%(id)s, %(project_id)s, %(unit_id)s, %(position)s, %(alt_text)s,
                 %(original_key)s, %(web_key)s, %(thumb_key)s, %(content_type)s, %(width)s,
                 %(height)s, %(bytes)s, %(sha256)s)
             RETURNING {_COLUMNS}""", row)
+    assert stored is not None  # INSERT ... RETURNING always returns the row
+    return stored
 
 
 async def photo(db: Database | Tx, photo_id: uuid.UUID) -> dict[str, Any] | None:

@@ -161,7 +161,7 @@ class SuggestQuery:
     """``GET /projects/suggest``."""
 
     q: str = attrs.field(validator=_suggest_q)
-    limit: int = attrs.field(default=10, validator=_between(1, 10))  # type: ignore[arg-type]
+    limit: int = attrs.field(default=10, validator=_between(1, 10))
 
 
 @attrs.frozen

@@ -234,7 +234,7 @@ def plan_search(query: SearchQuery) -> SearchPlan:
             text_kind = "prefix"
             params["q_last"] = last
         filters.append("text")
-    if point:
+    if point and query.radius_km is not None:
         filters.append("radius")
         params.update(lat=query.lat, lng=query.lng, radius_m=query.radius_km * 1000.0)
     if polygon is not None:

@@ -12,7 +12,7 @@ import pytest
 
 from propmubi.actors import Actor
 from propmubi.console import accounts
-from propmubi.errors import ValidationFailed
+from propmubi.errors import Forbidden, ValidationFailed
 from propmubi_plugins.auth import store
 from propmubi_plugins.auth.kyc import service as kyc
 from propmubi_plugins.auth.kyc import store as kyc_store
@@ -266,3 +266,17 @@ async def test_the_queue_query_uses_its_index(services):
                                "after_id": uuid.UUID(int=0), "limit": 25})
     plan = "\n".join(r["QUERY PLAN"] for r in rows)
     assert "auth_kyc_records_queue_idx" in plan, plan
+
+
+async def test_only_console_reviewers_decide_and_reveal(client, services):
+    user_id, headers = await applicant(client, services)
+    record_id = uuid.UUID((await (await put(client, headers)).json())["id"])
+    ctx = services.context("auth")
+    for actor in (Actor("user", str(user_id), {"agent", "admin"}), Actor.system("test")):
+        with pytest.raises(Forbidden):
+            await kyc.decide(ctx, actor, record_id, Decision(verified=True))
+        with pytest.raises(Forbidden):
+            await kyc.reveal(ctx, actor, record_id, RevealForm(kind="pan", reason="x"), ip=None)
+    assert await services.db.fetchval("SELECT status FROM auth_kyc_records") == "submitted"
+    assert await services.db.fetchval("SELECT count(*) FROM auth_kyc_reveals") == 0
+    assert len(await events(services)) == 1

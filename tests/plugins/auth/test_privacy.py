@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
 
+from propmubi.actors import Actor
+from propmubi.errors import Forbidden
+from propmubi_plugins.auth import privacy, service
+from propmubi_plugins.auth.models import ConsentIn
 from tests.plugins.auth.conftest import PHONE, bearer, last_code, request_code, sign_in, verify
 
 
@@ -140,3 +145,28 @@ async def test_a_pending_code_of_an_erased_number_dies_with_the_account(client):
     code = last_code(client)
     assert (await client.delete("/api/v1/me", headers=bearer(tokens))).status == 204
     assert (await verify(client, challenge["challenge_id"], code)).status == 401
+
+
+async def test_a_user_may_act_only_on_their_own_account(client, services):
+    ctx = services.context("auth")
+    asha = await sign_in(client)
+    other = await sign_in(client, phone="+919800000001")
+    actor = Actor("user", asha["user_id"], {"buyer"})
+    other_id = uuid.UUID(other["user_id"])
+    consent_in = ConsentIn(purpose="terms", policy_version="v1", granted=True)
+    for attempt in (privacy.export(ctx, actor, other_id), privacy.erase(ctx, actor, other_id),
+                    privacy.consents(ctx, actor, other_id),
+                    privacy.record_consent(ctx, actor, other_id, consent_in, ip=None,
+                                           user_agent=None),
+                    service.profile(ctx, actor, other_id),
+                    service.revoke_session(ctx, actor, other_id,
+                                           uuid.UUID(other["session_id"]))):
+        with pytest.raises(Forbidden):
+            await attempt
+    assert await services.db.fetchval(
+        "SELECT count(*) FROM auth_users WHERE erased_at IS NOT NULL") == 0
+    assert await services.db.fetchval("SELECT count(*) FROM auth_consents") == 0
+    assert await services.db.fetchval(
+        "SELECT count(*) FROM auth_sessions WHERE revoked_at IS NOT NULL") == 0
+    # Their own account is theirs to read.
+    assert (await privacy.export(ctx, actor, uuid.UUID(asha["user_id"])))["roles"] == ["buyer"]

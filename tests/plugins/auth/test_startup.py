@@ -10,6 +10,7 @@ from propmubi.config import ConfigError
 from propmubi.lifecycle import open_services
 from propmubi.plugins import load_plugins
 from propmubi_plugins.auth.settings import generate_signing_key
+from propmubi_plugins.auth.state import AuthState
 from propmubi_plugins.auth.tokens import KeyRing
 from tests.plugins.auth.conftest import AUTH_SETTINGS
 
@@ -63,3 +64,14 @@ def test_other_key_types_are_refused():
         serialization.NoEncryption()).decode()
     with pytest.raises(ValueError, match="P-256"):
         KeyRing(rsa_pem, [], issuer="i", audience="a", ttl=60)
+
+
+async def test_startup_puts_the_state_in_the_context(services):
+    ctx = services.context("auth")
+    assert isinstance(ctx.state, AuthState)
+    assert ctx.settings.signing_key == AUTH_SETTINGS["signing_key"]
+    assert ctx.state.keyring.jwks()["keys"][0]["kid"] == ctx.state.keyring.kid
+    assert len(ctx.state.keyring.public) == 2  # the signing key and the previous public one
+    assert ctx.state.otp_secret == AUTH_SETTINGS["otp_secret"].encode()
+    assert (ctx.state.per_phone.count, ctx.state.per_ip.count) == (3, 10)
+    assert ctx.state.pii.current_id == "k1"
