@@ -12,26 +12,32 @@ Override the ``extra_plugins`` fixture to choose the plugin objects a test loads
 from __future__ import annotations
 
 import asyncio
+import html
 import os
+import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
+from aiohttp import web
 
-from propmubi import migrate
+from propmubi import hookimpl, migrate
 from propmubi.config import Config, load_config
 from propmubi.db import admin_execute, quote_ident, with_database
 from propmubi.embedded import EmbeddedPostgres, EmbeddedRedis
 from propmubi.lifecycle import open_services
 from propmubi.plugins import PluginSet, load_plugins
 from propmubi.services import Services
+from propmubi.types import PluginInfo, Principal
+from propmubi.web.appkeys import PRINCIPAL, SUBJECT
 
-__all__ = ["TestServers", "make_config"]
+__all__ = ["ROLES_HEADER", "STAFF_PASSWORD", "TEST_USER_ID", "StandInAuth", "TestServers",
+           "csrf_of", "make_config", "make_staff", "sign_in"]
 
 
 @attrs.define
@@ -194,3 +200,71 @@ async def client(migrated: Config, plugins: PluginSet, aiohttp_client: Any) -> A
     test_client = await aiohttp_client(app)
     yield test_client
     await asyncio.sleep(0)
+
+
+# -------------------------------------------------------------------------------------------------
+# Signing in without the auth plugin, and into the console
+# -------------------------------------------------------------------------------------------------
+
+#: The request header that :class:`StandInAuth` reads: comma-separated role names.
+ROLES_HEADER = "X-Test-Roles"
+#: The user id :class:`StandInAuth` signs requests in as.
+TEST_USER_ID = str(uuid.UUID(int=1))
+#: The password :func:`make_staff` gives staff accounts.
+STAFF_PASSWORD = "correct horse battery"
+
+
+class StandInAuth:
+    """A test plugin standing in for an authentication plugin: a request with
+    ``X-Test-Roles: a,b`` is a signed-in user (:data:`TEST_USER_ID`) holding those roles.
+
+    Lets a plugin's tests exercise the core's ``roles=`` checks without depending on the auth
+    plugin: add ``StandInAuth()`` to ``extra_plugins`` (it is named ``stand_in_auth``).
+    """
+
+    @hookimpl
+    def propmubi_plugin_info(self) -> PluginInfo:
+        return PluginInfo(name="stand_in_auth", description="test sign-in by header")
+
+    @hookimpl
+    def propmubi_middlewares(self, config: Config) -> list[Any]:
+        @web.middleware
+        async def identify(request: web.Request,
+                           handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                           ) -> web.StreamResponse:
+            roles = request.headers.get(ROLES_HEADER)
+            if roles is not None:
+                request[PRINCIPAL] = Principal(TEST_USER_ID,
+                                               [r for r in roles.split(",") if r])
+                request[SUBJECT] = TEST_USER_ID
+            return await handler(request)
+
+        return [identify]
+
+
+async def make_staff(services: Services, email: str = "sam@example.com",
+                     name: str = "Sam Staff", roles: tuple[str, ...] = ("staff",)) -> Any:
+    """A console staff account (password :data:`STAFF_PASSWORD`)."""
+    from propmubi.console import accounts
+
+    return await accounts.create_staff(services.db, email, name, STAFF_PASSWORD, list(roles))
+
+
+def csrf_of(body: str) -> str:
+    """The CSRF token of the first form in a console page."""
+    from propmubi.console.sessions import CSRF_FIELD
+
+    match = re.search(rf'name="{CSRF_FIELD}" value="([^"]+)"', body)
+    assert match, body
+    return html.unescape(match.group(1))
+
+
+async def sign_in(client: Any, email: str = "sam@example.com", password: str = STAFF_PASSWORD,
+                  next_path: str = "", token: str | None = None) -> Any:
+    """Post the console's sign-in form (fetching a CSRF token first unless given); the
+    response (303 on success)."""
+    if token is None:
+        page = await client.get("/console/login")
+        token = csrf_of(await page.text())
+    return await client.post("/console/login", allow_redirects=False, data={
+        "csrf_token": token, "email": email, "password": password, "next": next_path})

@@ -18,53 +18,25 @@ propmubi.testing's fixtures (``services``, ``client``, ``event_bus``, ``config_o
 
 The plugin is loaded explicitly (``extra_plugins``), so these tests run before it is
 installed as an entry point too, and it runs alone (``plugins.enabled``): other plugins'
-settings or state cannot break its tests. API callers are signed in by a stand-in
-authentication middleware (the ``X-Test-Roles`` header), as in the core's own role tests: the
-plugin relies on the core's ``roles=`` check, not on the auth plugin.
+settings or state cannot break its tests. API callers are signed in by propmubi.testing's
+``StandInAuth`` (the ``X-Test-Roles`` header): the plugin relies on the core's ``roles=``
+check, not on the auth plugin. A plugin that later ``requires`` others adds them to
+``plugins.enabled`` below.
 """
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 import propmubi_plugins.${name}
-from propmubi import hookimpl
-from propmubi.config import Config
 from propmubi.services import Services
-from propmubi.types import PluginInfo, Principal
-from propmubi.web.appkeys import PRINCIPAL, SUBJECT
+from propmubi.testing import ROLES_HEADER, StandInAuth
 from propmubi_plugins.${name}.state import Ctx
 
-#: The header that signs a test request in, with the roles it lists (comma-separated).
-ROLES_HEADER = "X-Test-Roles"
 #: Headers of a staff member's API request.
 STAFF = {ROLES_HEADER: "staff"}
-#: The user id the stand-in middleware signs requests in as.
-USER_ID = str(uuid.UUID(int=1))
-
-
-class StandInAuth:
-    """A test plugin: ``X-Test-Roles: a,b`` makes the request a signed-in user holding them."""
-
-    @hookimpl
-    def propmubi_plugin_info(self) -> PluginInfo:
-        return PluginInfo(name="stand_in_auth")
-
-    @hookimpl
-    def propmubi_middlewares(self, config: Config) -> list[Any]:
-        @web.middleware
-        async def identify(request: web.Request, handler: Any) -> web.StreamResponse:
-            roles = request.headers.get(ROLES_HEADER)
-            if roles is not None:
-                request[PRINCIPAL] = Principal(USER_ID, [r for r in roles.split(",") if r])
-                request[SUBJECT] = USER_ID
-            return await handler(request)
-
-        return [identify]
 
 
 @pytest.fixture
@@ -262,14 +234,14 @@ async def test_the_handler_itself_changes_nothing_the_second_time(ctx):
 TEST_CONSOLE = '''\
 """The console page: a signed-in staff member lists items and creates one with the form.
 
-Staff accounts and sign-in are the core console's own (tests/core/test_console.py's helpers).
+Staff accounts and sign-in are the core console's own (propmubi.testing's helpers).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tests.core.test_console import csrf_of, make_staff, sign_in
+from propmubi.testing import csrf_of, make_staff, sign_in
 
 PAGE = "/console/${name}/items"
 

@@ -4,30 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import re
-from html import unescape
 from typing import Any
 
 import pytest
 from aiohttp import web
 
 from propmubi.config import Config, load_config
-from propmubi.console import accounts, store
+from propmubi.console import store
 from propmubi.console.middleware import safe_next
 from propmubi.console.sessions import COOKIE_NAME, Session, set_cookie
+from propmubi.testing import STAFF_PASSWORD as PASSWORD
+from propmubi.testing import csrf_of, make_staff, sign_in
 
-PASSWORD = "correct horse battery"
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
-
-
-async def make_staff(services: Any, email: str = "sam@example.com", name: str = "Sam Staff",
-                     roles: tuple[str, ...] = ("staff",)) -> accounts.StaffUser:
-    return await accounts.create_staff(services.db, email, name, PASSWORD, list(roles))
-
-
-def csrf_of(body: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', body)
-    assert match, body
-    return unescape(match.group(1))
 
 
 def cookie(client: Any) -> str | None:
@@ -42,15 +31,6 @@ async def login_page(client: Any, path: str = "/console/login") -> tuple[Any, st
     body = await resp.text()
     assert resp.status == 200, body
     return resp, body
-
-
-async def sign_in(client: Any, email: str = "sam@example.com", password: str = PASSWORD,
-                  next_path: str = "", token: str | None = None) -> Any:
-    if token is None:
-        _, body = await login_page(client)
-        token = csrf_of(body)
-    return await client.post("/console/login", allow_redirects=False, data={
-        "csrf_token": token, "email": email, "password": password, "next": next_path})
 
 
 async def test_sign_in_rotates_the_session_and_opens_the_dashboard(client, services):

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from propmubi.ids import uuid7
+from propmubi.testing import csrf_of, make_staff
+from propmubi.testing import sign_in as console_sign_in
 from propmubi_plugins.auth import store
-from tests.core.test_console import csrf_of, make_staff
-from tests.core.test_console import sign_in as console_sign_in
 from tests.plugins.auth.conftest import bearer, sign_in
 
 

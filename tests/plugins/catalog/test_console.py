@@ -13,14 +13,14 @@ import aiohttp
 import pytest
 
 from propmubi.actors import Actor
+from propmubi.testing import csrf_of, make_staff
+from propmubi.testing import sign_in as console_sign_in
 from propmubi.types import Principal
 from propmubi.web.appkeys import SERVICES
 from propmubi_plugins.catalog import console
 from propmubi_plugins.catalog.media import service as media
 from propmubi_plugins.catalog.media.models import PhotoUpload
 from propmubi_plugins.catalog.models import REASON_MAX
-from tests.core.test_console import csrf_of, make_staff
-from tests.core.test_console import sign_in as console_sign_in
 from tests.plugins.catalog.conftest import outbox, unit_body
 from tests.plugins.catalog.media_helpers import encode, gradient, media_settings
 
