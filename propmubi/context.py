@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import attrs
 
 from propmubi.events.outbox import publish as _publish
+from propmubi.keys import Keys
 
 if TYPE_CHECKING:
     import uuid
@@ -43,21 +44,20 @@ StateT = TypeVar("StateT")
 
 @attrs.frozen
 class PluginKeys:
-    """Redis key names owned by one plugin: ``<prefix>p:<plugin>:<parts...>``.
+    """Redis key names owned by one plugin: ``<prefix>p:<plugin>:<parts...>``
+    (:meth:`propmubi.keys.Keys.plugin`, pre-bound to the plugin's name, so that two plugins can
+    never write each other's keys)."""
 
-    Pre-bound to the plugin's name, so that two plugins can never write each other's keys.
-    """
-
-    prefix: str
+    keys: Keys
     plugin: str
 
     def __call__(self, *parts: str) -> str:
         """The key made of ``parts`` under the plugin's namespace."""
-        return ":".join([f"{self.prefix}p", self.plugin, *parts])
+        return self.keys.plugin(self.plugin, *parts)
 
     def pattern(self) -> str:
         """A SCAN pattern matching every key of the plugin."""
-        return f"{self.prefix}p:{self.plugin}:*"
+        return self.keys.plugin(self.plugin, "*")
 
 
 @attrs.define(eq=False)
@@ -85,7 +85,7 @@ class PluginContext(Generic[SettingsT, StateT]):
     def create(cls, name: str, settings: Any, services: Services) -> PluginContext[Any, Any]:
         """A fresh context, before its plugin's startup ran."""
         return cls(name=name, settings=settings, services=services,
-                   keys=PluginKeys(services.keys.prefix, name),
+                   keys=PluginKeys(services.keys, name),
                    log=logging.getLogger(f"propmubi.{name}"))
 
     @property

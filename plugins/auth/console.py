@@ -12,7 +12,6 @@ from typing import Any
 import phonenumbers
 from aiohttp import web
 
-from propmubi.actors import Actor
 from propmubi.console.forms import FormErrors, read_form
 from propmubi.console.pages import (
     cursor_of,
@@ -21,11 +20,10 @@ from propmubi.console.pages import (
     path_uuid,
     render,
     see_other,
-    staff_id,
+    staff_actor,
 )
 from propmubi.errors import NotFound, ValidationFailed
 from propmubi.types import ConsolePage, ConsoleWidget
-from propmubi.web.appkeys import CONSOLE_USER
 from propmubi_plugins.auth import service, store
 from propmubi_plugins.auth.api import ROLES
 from propmubi_plugins.auth.kyc import service as kyc
@@ -37,10 +35,6 @@ log = logging.getLogger(__name__)
 PREFIX = "/console/users"
 PAGE_SIZE = 25
 
-
-def staff_actor(request: web.Request) -> Actor:
-    """The signed-in staff member, as the actor of what they do in the console."""
-    return Actor.staff(staff_id(request), request[CONSOLE_USER].get("roles", ()))
 
 
 def _search_terms(region: str, text: str) -> tuple[str | None, str | None]:

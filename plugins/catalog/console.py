@@ -20,7 +20,6 @@ from typing import Any
 
 from aiohttp import web
 
-from propmubi.actors import Actor
 from propmubi.console.forms import FormErrors, read_form
 from propmubi.console.pages import (
     cursor_of,
@@ -29,6 +28,7 @@ from propmubi.console.pages import (
     path_uuid,
     render,
     see_other,
+    staff_actor,
     staff_id,
 )
 from propmubi.errors import (
@@ -73,10 +73,6 @@ STATUS_LABELS = {"upcoming": "Upcoming", "under_construction": "Under constructi
 MODERATION_LABELS = {"draft": "Draft", "in_review": "In review", "published": "Published",
                      "rejected": "Rejected"}
 
-
-def _actor(request: web.Request) -> Actor:
-    """The signed-in staff member, as the service and media functions take them."""
-    return Actor.staff(staff_id(request))
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,7 +191,7 @@ async def queue(request: web.Request, ctx: Ctx) -> web.Response:
 async def _project_view(request: web.Request, ctx: Ctx, project_id: uuid.UUID
                         ) -> dict[str, Any]:
     """Everything a project's console pages show."""
-    actor = _actor(request)
+    actor = staff_actor(request)
     project = await service.project(ctx, actor, str(project_id))
     towers = await service.towers(ctx, actor, project_id)
     units = await store.grid_units(ctx.db, project_id)
@@ -264,7 +260,7 @@ async def publish(request: web.Request, ctx: Ctx) -> web.Response:
     """Publish a project in review: it becomes public."""
     project_id = path_uuid(request, "id", "project")
     try:
-        await service.publish_project(ctx, _actor(request), project_id)
+        await service.publish_project(ctx, staff_actor(request), project_id)
     except Conflict as exc:
         flash(request, f"Nothing changed: {exc.detail}.", "error")
         return see_other(f"{MODERATION}/{project_id}")
@@ -282,7 +278,7 @@ async def reject(request: web.Request, ctx: Ctx) -> web.Response:
         return await _preview(request, ctx, project_id, errors=errors, reason=typed,
                               status=422)
     try:
-        await service.reject_project(ctx, _actor(request), project_id,
+        await service.reject_project(ctx, staff_actor(request), project_id,
                                      ReasonIn(reason=form.reason))
     except Conflict as exc:
         flash(request, f"Nothing changed: {exc.detail}.", "error")
@@ -326,7 +322,7 @@ async def _photo_of_page(request: web.Request, ctx: Ctx) -> tuple[uuid.UUID, uui
     """The page's project and photo ids; 404 when the photo is not this project's."""
     project_id = path_uuid(request, "id", "project")
     photo_id = path_uuid(request, "photo", "photo")
-    photo = await media.photo(ctx, _actor(request), photo_id, manage=True)
+    photo = await media.photo(ctx, staff_actor(request), photo_id, manage=True)
     if photo["project_id"] != project_id:
         raise NotFound("no such photo")
     return project_id, photo_id
@@ -340,7 +336,7 @@ async def update_photo(request: web.Request, ctx: Ctx) -> web.Response:
         return await _project_page(request, ctx, project_id, errors=errors,
                                    error_form=f"photo-{photo_id}", status=422)
     try:
-        await media.update(ctx, _actor(request), photo_id, form.patch())
+        await media.update(ctx, staff_actor(request), photo_id, form.patch())
         flash(request, "Photo updated.", "success")
     except ValidationFailed as exc:
         flash(request, f"Nothing changed: {_problem_text(exc)}.", "error")
@@ -353,7 +349,7 @@ async def delete_photo(request: web.Request, ctx: Ctx) -> web.Response:
     """Remove a photo from the gallery (and its stored files)."""
     project_id, photo_id = await _photo_of_page(request, ctx)
     try:
-        await media.delete(ctx, _actor(request), photo_id)
+        await media.delete(ctx, staff_actor(request), photo_id)
         flash(request, "Photo deleted.", "success")
     except (Conflict, Forbidden) as exc:
         flash(request, f"Nothing changed: {exc.detail}.", "error")
@@ -363,7 +359,7 @@ async def delete_photo(request: web.Request, ctx: Ctx) -> web.Response:
 async def upload_photo(request: web.Request, ctx: Ctx) -> web.Response:
     """Add a photo to the project's gallery (a multipart form: file, alt text, place)."""
     project_id = path_uuid(request, "id", "project")
-    actor = _actor(request)
+    actor = staff_actor(request)
     access = await media.manage_access(ctx, actor, project_id=project_id)
     # The text fields as every console form; the file part is read apart, up to the limit.
     form, errors = await read_form(request, PhotoUploadForm)

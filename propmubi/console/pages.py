@@ -11,13 +11,14 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from propmubi import cursors
+from propmubi.actors import Actor
 from propmubi.console.middleware import see_other
 from propmubi.console.sessions import SESSION
 from propmubi.errors import BadRequest, NotFound
 from propmubi.web.appkeys import CONSOLE_USER
 
 __all__ = ["cursor_of", "flash", "parse_cursor", "path_uuid", "render", "see_other",
-           "staff_id"]
+           "staff_actor", "staff_id"]
 
 
 def render(name: str, request: web.Request, context: dict[str, Any], status: int = 200
@@ -46,6 +47,11 @@ def path_uuid(request: web.Request, key: str, what: str = "record") -> uuid.UUID
 def staff_id(request: web.Request) -> uuid.UUID:
     """The signed-in staff account's id."""
     return uuid.UUID(str(request[CONSOLE_USER]["id"]))
+
+
+def staff_actor(request: web.Request) -> Actor:
+    """The signed-in staff member as the actor of what they do (``staff:<id>``, their roles)."""
+    return Actor.staff(staff_id(request), request[CONSOLE_USER].get("roles", ()))
 
 
 def cursor_of(at: dt.datetime, ident: uuid.UUID) -> str:

@@ -426,13 +426,13 @@ def propmubi_plugin_info() -> PluginInfo:
     return PluginInfo(name="schedtest", description="a slow job for the scheduler's tests")
 
 
-async def _slow_job(services: Services) -> None:
+async def _slow_job(ctx: PluginContext[None, None]) -> None:
     # Log "start"/"end" with this process's id and the tick to a Redis list the test reads.
-    runs = services.keys.plugin("schedtest", "runs")
-    tick = await services.redis.get(services.keys.job_next_run("schedtest.slow"))
-    await services.redis.rpush(runs, f"start {os.getpid()} {tick} {time.time()!r}")
+    runs = ctx.keys("runs")
+    tick = await ctx.redis.get(ctx.services.keys.job_next_run("schedtest.slow"))
+    await ctx.redis.rpush(runs, f"start {os.getpid()} {tick} {time.time()!r}")
     await asyncio.sleep(float(os.environ.get(SLOW_SECONDS_ENV, "2")))
-    await services.redis.rpush(runs, f"end {os.getpid()} {tick} {time.time()!r}")
+    await ctx.redis.rpush(runs, f"end {os.getpid()} {tick} {time.time()!r}")
 
 
 @hookimpl

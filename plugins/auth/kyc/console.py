@@ -9,12 +9,19 @@ from typing import Any
 from aiohttp import web
 
 from propmubi.console.forms import FormErrors, read_form
-from propmubi.console.pages import cursor_of, flash, parse_cursor, path_uuid, render, see_other
+from propmubi.console.pages import (
+    cursor_of,
+    flash,
+    parse_cursor,
+    path_uuid,
+    render,
+    see_other,
+    staff_actor,
+)
 from propmubi.errors import Conflict, FieldError, ValidationFailed
 from propmubi.types import ConsolePage, ConsoleWidget
 from propmubi.web.appkeys import CONFIG
 from propmubi.web.ratelimit import client_ip
-from propmubi_plugins.auth.console import staff_actor
 from propmubi_plugins.auth.kyc import service, store
 from propmubi_plugins.auth.kyc.models import Decision, RejectForm, RevealForm
 from propmubi_plugins.auth.state import Ctx
