@@ -8,7 +8,7 @@ from typing import Literal
 
 import attrs
 
-from propmubi.web.auth import ADMIN_ROLE, ANY_ROLE, Principal
+from propmubi.types import ADMIN_ROLE, ANY_ROLE, Principal
 
 __all__ = ["STAFF_ROLES", "Actor"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keyword
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from pathlib import Path
@@ -22,6 +23,9 @@ def _plugin_name(instance: Any, attribute: attrs.Attribute[Any], value: str) -> 
     if not isinstance(value, str) or not _NAME.fullmatch(value) or "__" in value:
         raise ValueError(f"plugin name {value!r} must be lowercase letters, digits and single "
                          "underscores, starting with a letter, at most 31 characters")
+    # It is also the package name (propmubi_plugins.<name>), which a keyword cannot be.
+    if keyword.iskeyword(value):
+        raise ValueError(f"plugin name {value!r} is a Python keyword")
 
 
 def _names(value: Any) -> tuple[str, ...]:

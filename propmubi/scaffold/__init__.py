@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import keyword
 import re
 import string
 import sys
@@ -84,8 +83,6 @@ def check_name(name: str, root: Path) -> None:
         PluginInfo(name=name)
     except ValueError as exc:
         raise ScaffoldError(str(exc.args[0] if exc.args else exc)) from None
-    if keyword.iskeyword(name):
-        raise ScaffoldError(f"plugin name {name!r} is a Python keyword; it cannot be imported")
     if name in _core_names():
         raise ScaffoldError(f"plugin name {name!r} is taken by the core")
     for folder in (root / "plugins" / name, root / "tests" / "plugins" / name):

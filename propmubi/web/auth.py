@@ -15,13 +15,17 @@ wrapper calls :func:`check_roles` before the handler sees any input:
 
 from __future__ import annotations
 
+import uuid
+
 from aiohttp import web
 
+from propmubi.actors import Actor
 from propmubi.errors import Forbidden, Unauthorized
 from propmubi.types import ADMIN_ROLE, ANY_ROLE, Principal
 from propmubi.web.appkeys import AUTH_ERROR, PRINCIPAL
 
-__all__ = ["ADMIN_ROLE", "ANY_ROLE", "BEARER_SCHEME", "Principal", "check_roles"]
+__all__ = ["ADMIN_ROLE", "ANY_ROLE", "BEARER_SCHEME", "Principal", "actor_of", "check_roles",
+           "signed_in"]
 
 #: Name of the OpenAPI security scheme that role-guarded routes reference.
 BEARER_SCHEME = "bearerAuth"
@@ -52,3 +56,29 @@ def check_roles(request: web.Request, roles: tuple[str, ...]) -> Principal:
         raise Forbidden(f"this route needs one of the roles: {', '.join(sorted(roles))}",
                         headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'})
     return principal
+
+
+def actor_of(request: web.Request) -> Actor | None:
+    """The signed-in API caller as the actor of a service call, or None when anonymous.
+
+    :raises Unauthorized: the credentials name a subject that is not a user id (a token of
+        another kind of principal must not act as a user).
+    """
+    principal = request.get(PRINCIPAL)
+    if principal is None:
+        return None
+    try:
+        uuid.UUID(principal.subject)
+    except ValueError:
+        raise Unauthorized("the token's subject is not a user") from None
+    return Actor.user(principal)
+
+
+def signed_in(request: web.Request) -> Actor:
+    """:func:`actor_of` for routes declared with ``roles=`` (anonymous callers never reach
+    them); 401 if one does."""
+    actor = actor_of(request)
+    if actor is None:
+        raise Unauthorized("this route needs an access token (Authorization: Bearer ...)",
+                           headers={"WWW-Authenticate": "Bearer"})
+    return actor

@@ -264,7 +264,8 @@ def test_requires_a_plugin_that_is_disabled() -> None:
         ["auth", "crm"]
 
 
-@pytest.mark.parametrize("name", ["", "Crm", "1crm", "crm-x", "crm__x", "c" * 32, "crm x"])
+@pytest.mark.parametrize("name", ["", "Crm", "1crm", "crm-x", "crm__x", "c" * 32, "crm x",
+                                  "class", "import"])
 def test_plugin_names_are_plain_identifiers(name: str) -> None:
     with pytest.raises(ValueError, match="plugin name"):
         PluginInfo(name=name)
