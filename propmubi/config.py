@@ -130,6 +130,37 @@ class RedisSection:
     socket_timeout: float = attrs.field(default=5.0, validator=_positive)
 
 
+def _needed_by_s3(instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    if not value and instance.backend == "s3":
+        raise ValueError('required with backend = "s3"')
+
+
+def _name(instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    if not value.strip():
+        raise ValueError("must not be empty")
+
+
+@attrs.frozen
+class StorageSection:
+    """Object storage, shared by every plugin (``ctx.storage``): photos, documents, receipts."""
+
+    # "local" (files under local_dir, served by the web process at /media/...), "s3" (any
+    # S3-compatible service), or a name a plugin offers through propmubi_storage_backends.
+    backend: str = attrs.field(default="local", validator=_name)
+    # The local backend's folder; empty: <app.var_dir>/media.
+    local_dir: str = ""
+    # The "s3" backend: the service (empty: AWS), region, bucket and credentials (empty: the
+    # AWS credential chain: environment, ~/.aws, the instance's role).
+    s3_endpoint_url: str = attrs.field(default="", validator=_url("http", "https"))
+    s3_region: str = "us-east-1"
+    s3_bucket: str = attrs.field(default="", validator=_needed_by_s3)
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = attrs.field(default="", metadata=SECRET)
+    # Public base URL of stored objects (a CDN, say); empty: served at /media/... by the web
+    # process.
+    s3_public_base_url: str = attrs.field(default="", validator=_url("http", "https"))
+
+
 @attrs.frozen
 class LoggingSection:
     """Logs go to stdout, one JSON object a line (journald keeps them)."""
@@ -227,6 +258,7 @@ class Config:
     http: HttpSection = attrs.Factory(HttpSection)
     database: DatabaseSection = attrs.Factory(DatabaseSection)
     redis: RedisSection = attrs.Factory(RedisSection)
+    storage: StorageSection = attrs.Factory(StorageSection)
     logging: LoggingSection = attrs.Factory(LoggingSection)
     ratelimit: RateLimitSection = attrs.Factory(RateLimitSection)
     scheduler: SchedulerSection = attrs.Factory(SchedulerSection)

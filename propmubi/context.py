@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from propmubi.db import Database, Tx
     from propmubi.redis import Redis
     from propmubi.services import Clock, Services
+    from propmubi.storage import Storage
 
 __all__ = ["PluginContext", "PluginKeys", "takes_ctx"]
 
@@ -104,6 +105,16 @@ class PluginContext(Generic[SettingsT, StateT]):
         return self.services.redis
 
     @property
+    def storage(self) -> Storage:
+        """The process's object storage (``[storage] backend``), shared by every plugin.
+
+        A plugin's keys start with a top-level folder it owns, so that no plugin overwrites or
+        deletes another's objects (the catalogue's are ``projects/...``); see
+        :mod:`propmubi.storage` for the operations and the key rules.
+        """
+        return self.services.storage
+
+    @property
     def clock(self) -> Clock:
         """The process's clock (UTC)."""
         return self.services.clock
@@ -128,7 +139,7 @@ class PluginContext(Generic[SettingsT, StateT]):
 
     def provider(self, hook: str, name: str, *, setting: str) -> Any:
         """Build the provider called ``name`` offered through ``hook``
-        (``propmubi_sms_providers``, ``propmubi_storage_backends``, ...), passing this context
+        (``propmubi_sms_providers``, ``propmubi_payment_providers``, ...), passing this context
         to its factory.
 
         :param setting: the configuration key that chose ``name``, for the error message.

@@ -284,9 +284,17 @@ def propmubi_payment_providers() -> Mapping[str, Callable[..., Any]]:
 
 @hookspec
 def propmubi_storage_backends() -> Mapping[str, Callable[..., Any]]:
-    """Offer storage backends for uploaded media.
+    """Offer object storage backends besides the core's ``local`` and ``s3``.
 
-    :returns: a mapping from backend name to a factory taking the consuming plugin's context
-        and returning a backend with ``open()``, ``close()`` and the storage operations.
+    The process opens the one named by ``[storage] backend`` with its services, and every
+    plugin uses it as ``ctx.storage``.
+
+    :returns: a mapping from backend name to a factory taking the
+        :class:`~propmubi.config.StorageSection` (``local_dir`` already defaulted to
+        ``<app.var_dir>/media``) and returning a :class:`propmubi.storage.Storage` (``open()``,
+        ``close()`` and the object operations). A factory only builds: the core calls
+        ``open()`` after the pools, and ``propmubi check`` calls the factory too. It may raise
+        :class:`~propmubi.config.ConfigError` naming a ``storage.<key>``. A name the core or
+        another plugin offers already stops the process at start.
     """
     raise NotImplementedError

@@ -94,7 +94,7 @@ class PluginSet:
 
     def provider(self, hook: str, name: str, *, setting: str) -> Any:
         """The factory called ``name`` among those offered through a provider hook
-        (``propmubi_sms_providers``, ``propmubi_storage_backends``, ...); plugins build one
+        (``propmubi_sms_providers``, ``propmubi_payment_providers``, ...); plugins build one
         with :meth:`propmubi.context.PluginContext.provider`.
 
         :param setting: the configuration key that chose ``name``, for the error message.

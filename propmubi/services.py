@@ -1,5 +1,6 @@
-"""The services one process shares: configuration, plugins, database, Redis, key names, the
-event catalog, the clock, and one :class:`~propmubi.context.PluginContext` per plugin."""
+"""The services one process shares: configuration, plugins, database, Redis, object storage,
+key names, the event catalog, the clock, and one :class:`~propmubi.context.PluginContext` per
+plugin."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from propmubi.events.catalog import EventCatalog
 from propmubi.keys import Keys
 from propmubi.pluginset import PluginSet
 from propmubi.redis import Redis
+from propmubi.storage import Storage
 
 __all__ = ["Clock", "Services"]
 
@@ -44,6 +46,8 @@ class Services:
     plugins: PluginSet
     db: Database
     redis: Redis
+    #: The open object storage backend (``[storage] backend``).
+    storage: Storage
     keys: Keys
     events: EventCatalog
     clock: Clock = attrs.field(factory=Clock)

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from propmubi.actors import Actor
 from propmubi.web.appkeys import CONFIG, PRINCIPAL
-from propmubi.web.auth import ANY_ROLE
+from propmubi.web.auth import ANY_ROLE, signed_in
 from propmubi.web.ratelimit import client_ip
 from propmubi.web.routing import Routes
 from propmubi_plugins.auth import privacy, service
@@ -39,8 +39,9 @@ def _ip(request: web.Request) -> str:
 
 def _me(request: web.Request) -> tuple[Actor, uuid.UUID]:
     """The signed-in caller as the actor, and their user id."""
-    principal = request[PRINCIPAL]
-    return Actor.user(principal), uuid.UUID(principal.subject)
+    actor = signed_in(request)
+    assert actor.user_id is not None  # signed_in only returns users
+    return actor, actor.user_id
 
 
 @routes.post("/auth/otp", body=OtpRequest, response=OtpChallenge, status=202, errors=[503])

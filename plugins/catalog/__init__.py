@@ -1,5 +1,5 @@
 """The catalogue plugin: builders, projects, towers and units with a moderation workflow,
-photos on local or S3 storage, faceted + geo + full-text search, suggest and a cached feed.
+photos in the core's object storage, faceted + geo + full-text search, suggest and a cached feed.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from propmubi.types import ConsolePage, ConsoleWidget, PluginInfo, template_dir
 from propmubi.web.routing import Routes
 from propmubi_plugins.catalog import console, events, handlers, routes, seed, state
 from propmubi_plugins.catalog.media import routes as media_routes
-from propmubi_plugins.catalog.media import storage
 from propmubi_plugins.catalog.search import routes as search_routes
 from propmubi_plugins.catalog.settings import CatalogSettings
 from propmubi_plugins.catalog.state import Ctx
+from propmubi_plugins.catalog.units import routes as units_routes
 
 
 @hookimpl
@@ -30,7 +30,7 @@ def propmubi_plugin_info() -> PluginInfo:
 
 @hookimpl
 def propmubi_settings_class() -> type:
-    """``[plugins.catalog]``: cache, media and storage settings."""
+    """``[plugins.catalog]``: the search cache and media limits."""
     return CatalogSettings
 
 
@@ -43,8 +43,8 @@ def propmubi_migrations() -> Path:
 @hookimpl
 def propmubi_api_routes(config: Config) -> Routes:
     """Builders, projects, towers, units, photos, search, suggest and feed."""
-    return (Routes(tags=["catalog"]).include(routes.routes).include(media_routes.routes)
-            .include(search_routes.routes))
+    return (Routes(tags=["catalog"]).include(routes.routes).include(units_routes.routes)
+            .include(media_routes.routes).include(search_routes.routes))
 
 
 @hookimpl
@@ -85,12 +85,6 @@ def propmubi_template_dirs() -> list[Path]:
 
 
 @hookimpl
-def propmubi_storage_backends() -> Mapping[str, Any]:
-    """The ``local`` and ``s3`` media backends."""
-    return storage.backends()
-
-
-@hookimpl
 def propmubi_seed(ctx: Ctx, scale: float) -> Any:
     """Demo builders, projects, towers and units (``--scale 1``: 2,000 projects, 100k units)."""
     return seed.seed(ctx, scale)
@@ -98,11 +92,5 @@ def propmubi_seed(ctx: Ctx, scale: float) -> Any:
 
 @hookimpl
 def propmubi_startup(ctx: Ctx) -> Any:
-    """Open the media storage backend and photo processing slots (``ctx.state``)."""
+    """The photo processing slots (``ctx.state``); photos go to ``ctx.storage``."""
     return functools.partial(state.start, ctx)
-
-
-@hookimpl
-def propmubi_cleanup(ctx: Ctx) -> Any:
-    """Close the media storage backend."""
-    return functools.partial(state.stop, ctx)

@@ -17,10 +17,13 @@ from typing import Any
 from propmubi.actors import Actor
 from propmubi.context import PluginContext
 from propmubi.db import Database, Tx
-from propmubi_plugins.catalog import models, service, store
+from propmubi_plugins.catalog import service, store
+from propmubi_plugins.catalog.units import models as units_models
+from propmubi_plugins.catalog.units import service as units_service
+from propmubi_plugins.catalog.units import store as units_store
 
 #: Unit statuses (``available``, ``held``, ``booked``, ``sold``, ``blocked``).
-UNIT_STATUSES = models.UNIT_STATUSES
+UNIT_STATUSES = units_models.UNIT_STATUSES
 
 
 async def builder(q: Database | Tx, builder_id: uuid.UUID) -> dict[str, Any] | None:
@@ -36,7 +39,7 @@ async def project(q: Database | Tx, project_id: uuid.UUID) -> dict[str, Any] | N
 
 async def unit(q: Database | Tx, unit_id: uuid.UUID) -> dict[str, Any] | None:
     """A unit: project_id, tower_id, code, price_minor, currency, status, ..."""
-    return await store.unit(q, unit_id)
+    return await units_store.unit(q, unit_id)
 
 
 async def set_builder_verified(ctx: PluginContext[Any, Any], tx: Tx, actor: Actor,
@@ -50,5 +53,5 @@ async def set_unit_status(ctx: PluginContext[Any, Any], tx: Tx, actor: Actor,
                           unit_id: uuid.UUID, status: str) -> dict[str, Any] | None:
     """Move a unit's status in ``tx`` (recomputes its project, publishes
     ``catalog.unit_status_changed`` with ``actor.ref``); None for an unknown unit."""
-    return await service.set_unit_status_in(ctx.services.context("catalog"), tx, actor,
-                                            unit_id, status)
+    return await units_service.set_unit_status_in(ctx.services.context("catalog"), tx, actor,
+                                                  unit_id, status)

@@ -52,6 +52,8 @@ from propmubi_plugins.catalog.media.models import (
 )
 from propmubi_plugins.catalog.models import ReasonIn, RejectForm
 from propmubi_plugins.catalog.state import Ctx
+from propmubi_plugins.catalog.units import service as units_service
+from propmubi_plugins.catalog.units import store as units_store
 
 BUILDERS = "/console/builders"
 MODERATION = "/console/moderation"
@@ -193,10 +195,10 @@ async def _project_view(request: web.Request, ctx: Ctx, project_id: uuid.UUID
     """Everything a project's console pages show."""
     actor = staff_actor(request)
     project = await service.project(ctx, actor, str(project_id))
-    towers = await service.towers(ctx, actor, project_id)
-    units = await store.grid_units(ctx.db, project_id)
+    towers = await units_service.towers(ctx, actor, project_id)
+    units = await units_store.grid_units(ctx.db, project_id)
     photos = await media.gallery(ctx, actor, project_id=project_id)
-    storage = ctx.state.storage
+    storage = ctx.storage
     return {
         "project": project,
         "builder": await store.builder(ctx.db, project["builder_id"]),
@@ -208,7 +210,7 @@ async def _project_view(request: web.Request, ctx: Ctx, project_id: uuid.UUID
         "map_url": (f"https://www.openstreetmap.org/?mlat={project['lat']:.6f}"
                     f"&mlon={project['lng']:.6f}#map=17/{project['lat']:.6f}/"
                     f"{project['lng']:.6f}"),
-        "grid_truncated": len(units) >= store.GRID_MAX,
+        "grid_truncated": len(units) >= units_store.GRID_MAX,
     }
 
 

@@ -22,9 +22,11 @@ import uuid
 from typing import Any
 
 from propmubi_plugins.catalog import store
-from propmubi_plugins.catalog.models import AMENITIES, FACINGS
+from propmubi_plugins.catalog.models import AMENITIES
 from propmubi_plugins.catalog.service import slugify
 from propmubi_plugins.catalog.state import Ctx
+from propmubi_plugins.catalog.units import store as units_store
+from propmubi_plugins.catalog.units.models import FACINGS
 
 #: Namespace of the seed's UUIDv5 ids.
 NAMESPACE = uuid.UUID("6f1d1c1e-8a55-4c5e-9a7e-2f0c7b7d5e01")
@@ -276,10 +278,10 @@ async def seed(ctx: Ctx, scale: float) -> dict[str, int]:
         projects, towers, units, reviews = project_rows(start, stop, sizes["builders"])
         async with db.transaction() as tx:
             new["projects"] += await store.seed_projects(tx, projects)
-            new["towers"] += await store.seed_towers(tx, towers)
-            new["units"] += await store.seed_units(tx, units)
+            new["towers"] += await units_store.seed_towers(tx, towers)
+            new["units"] += await units_store.seed_units(tx, units)
             await store.seed_reviews(tx, reviews)
-            await store.recompute_derived(tx, projects["id"])
+            await units_store.recompute_derived(tx, projects["id"])
     ctx.log.info("catalog seed (scale %s): %s new in %.1fs", scale, new,
              time.perf_counter() - started)
     return new

@@ -1,7 +1,9 @@
-"""The catalogue's per-process state: the media storage backend and the photo processing slots.
+"""The catalogue's per-process state: the photo processing slots.
 
-The search cache needs no state of its own: it lives in Redis under the context's keys and reads
-its TTL from the settings (see ``search/cache.py``).
+Photos are stored in the process's shared object storage (``ctx.storage``, the core's
+``[storage]``), under keys in the catalogue's own folder, ``projects/<id>/...``. The search
+cache needs no state of its own: it lives in Redis under the context's keys and reads its TTL
+from the settings (see ``search/cache.py``).
 """
 
 from __future__ import annotations
@@ -13,10 +15,9 @@ import attrs
 from PIL import Image
 
 from propmubi.context import PluginContext
-from propmubi_plugins.catalog.media.storage import Storage
 from propmubi_plugins.catalog.settings import CatalogSettings
 
-__all__ = ["CatalogState", "Ctx", "start", "stop"]
+__all__ = ["CatalogState", "Ctx", "start"]
 
 #: Photos converted at once by one process (each conversion takes a worker thread).
 PROCESSING_SLOTS = max(1, min(4, os.cpu_count() or 1))
@@ -26,11 +27,9 @@ PROCESSING_SLOTS = max(1, min(4, os.cpu_count() or 1))
 class CatalogState:
     """What one process of the catalogue holds.
 
-    :ivar storage: the open media backend (``plugins.catalog.storage_backend``).
     :ivar slots: bounds the photo conversions running at once (CPU-bound, in threads).
     """
 
-    storage: Storage
     slots: asyncio.Semaphore
 
 
@@ -38,16 +37,7 @@ Ctx = PluginContext[CatalogSettings, CatalogState]
 
 
 async def start(ctx: Ctx) -> CatalogState:
-    """Open the media storage backend chosen by the settings."""
-    storage: Storage = ctx.provider("propmubi_storage_backends", ctx.settings.storage_backend,
-                                    setting="plugins.catalog.storage_backend")
-    await storage.open()
+    """The photo processing slots, and Pillow's pixel limit from the settings."""
     # Pillow's own guard, as a second line behind the check of the header in images.py.
     Image.MAX_IMAGE_PIXELS = ctx.settings.max_image_pixels
-    return CatalogState(storage=storage, slots=asyncio.Semaphore(PROCESSING_SLOTS))
-
-
-async def stop(ctx: Ctx) -> None:
-    """Close the media storage backend."""
-    if ctx.state is not None:
-        await ctx.state.storage.close()
+    return CatalogState(slots=asyncio.Semaphore(PROCESSING_SLOTS))

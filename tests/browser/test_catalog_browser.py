@@ -21,6 +21,8 @@ from propmubi.plugins import PluginSet
 from propmubi_plugins.catalog import models, service
 from propmubi_plugins.catalog.media import service as media
 from propmubi_plugins.catalog.media.models import PhotoUpload
+from propmubi_plugins.catalog.units import models as units_models
+from propmubi_plugins.catalog.units import service as units_service
 from tests.browser.conftest import Console
 from tests.browser.test_console_browser import sign_in
 
@@ -32,7 +34,7 @@ STATUSES = ("available", "available", "held", "booked", "sold", "available", "bl
 @pytest.fixture
 def config_overrides(tmp_path: Path) -> dict[str, dict[str, Any]]:
     # Photos of this test under its own folder, for the served app and the test alike.
-    return {"plugins": {"settings": {"catalog": {"media_dir": str(tmp_path / "media")}}}}
+    return {"storage": {"local_dir": str(tmp_path / "media")}}
 
 
 def photo(colour: tuple[int, int, int]) -> bytes:
@@ -59,12 +61,12 @@ async def projects(services: Any) -> tuple[uuid.UUID, uuid.UUID]:
     first = ids[0]
     n = 0
     for tower_name, floors in (("A", 5), ("B", 3)):
-        tower = await service.create_tower(ctx, staff, first,
-                                           models.TowerIn(name=tower_name, floors=floors))
+        tower = await units_service.create_tower(
+            ctx, staff, first, units_models.TowerIn(name=tower_name, floors=floors))
         for floor in range(floors, 0, -1):
             for door in (1, 2, 3):
                 bedrooms = 3 if door == 3 else 2
-                await service.create_unit(ctx, staff, tower["id"], models.UnitIn(
+                await units_service.create_unit(ctx, staff, tower["id"], units_models.UnitIn(
                     code=f"{tower_name}-{floor}0{door}", unit_type=f"{bedrooms}BHK",
                     bedrooms=bedrooms, carpet_area_sqft=650 + 150 * bedrooms, floor=floor,
                     price_minor=(70 + 5 * floor + 30 * (bedrooms - 2)) * 1_00_000_00,

@@ -130,6 +130,8 @@ def test_bad_config_exits_2_with_one_line(workdir: Path) -> None:
     ({"PROPMUBI_CONFIG": "gone.toml"}, None, ("gone.toml", "does not exist")),
     ({"PROPMUBI_CONFIG": "."}, None, ("cannot be read",)),
     ({"CREDENTIALS_DIRECTORY": "."}, None, ("redis.url", "redis://")),
+    ({"PROPMUBI_STORAGE__BACKEND": "s3"}, None, ("storage.s3_bucket", "required")),
+    ({}, "[storage]\nbackend = 'ftp'\n", ("storage.backend", "'ftp'", "offered: local, s3")),
 ])
 def test_more_bad_configs(workdir: Path, monkeypatch: pytest.MonkeyPatch,
                           capsys: pytest.CaptureFixture[str], env: dict[str, str],

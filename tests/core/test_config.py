@@ -68,6 +68,7 @@ def test_the_shipped_propmubi_toml_is_valid_and_matches_the_defaults() -> None:
     assert config.source == str(shipped)
     assert config.http == Config().http
     assert config.database == Config().database
+    assert config.storage == Config().storage
 
 
 def test_toml_values(tmp_path: Path) -> None:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-
 from aiohttp import web
 
-from propmubi.actors import Actor
-from propmubi.web.appkeys import PRINCIPAL
+from propmubi.web.auth import signed_in
 from propmubi.web.routing import Routes
 from propmubi_plugins.auth.kyc import service
 from propmubi_plugins.auth.kyc.models import KYC_ROLES, KycRecordOut, KycRole, KycSubmissionIn
@@ -19,8 +16,9 @@ routes = Routes(tags=["kyc"])
 @routes.get("/me/kyc", response=list[KycRecordOut], roles=list(KYC_ROLES))
 async def my_kyc(request: web.Request, ctx: Ctx) -> list[KycRecordOut]:
     """My KYC records, one per KYC role I hold; identity numbers are always masked."""
-    principal = request[PRINCIPAL]
-    return await service.records(ctx, Actor.user(principal), uuid.UUID(principal.subject))
+    actor = signed_in(request)
+    assert actor.user_id is not None  # signed_in only returns users
+    return await service.records(ctx, actor, actor.user_id)
 
 
 @routes.put("/me/kyc/{role}", params=KycRole, body=KycSubmissionIn, response=KycRecordOut,
@@ -33,4 +31,4 @@ async def submit_kyc(request: web.Request, ctx: Ctx, params: KycRole, body: KycS
     pending or verified record answers 409. Only a holder of the role may submit for it (403).
     Numbers are encrypted at rest and answered masked.
     """
-    return await service.submit(ctx, Actor.user(request[PRINCIPAL]), params.role, body)
+    return await service.submit(ctx, signed_in(request), params.role, body)

@@ -1,1 +1,2 @@
-"""Photo galleries of projects and units: processing, storage backends, API and console."""
+"""Photo galleries of projects and units: processing, storage (``ctx.storage``), API and
+console."""

@@ -11,14 +11,14 @@ from propmubi.events import Delivery
 async def on_project_deleted(tx: Tx, delivery: Delivery) -> None:
     """``catalog.project_deleted``: every object under ``projects/<id>/``."""
     project_id = delivery.event.project_id
-    removed = await delivery.ctx.state.storage.delete_prefix(f"projects/{project_id}/")
+    removed = await delivery.ctx.storage.delete_prefix(f"projects/{project_id}/")
     delivery.ctx.log.info("removed %d media objects of deleted project %s", removed, project_id)
 
 
 async def on_units_deleted(tx: Tx, delivery: Delivery) -> None:
     """``catalog.units_deleted``: each deleted unit's gallery objects."""
     event = delivery.event
-    storage = delivery.ctx.state.storage
+    storage = delivery.ctx.storage
     removed = 0
     for unit_id in event.unit_ids:
         removed += await storage.delete_prefix(f"projects/{event.project_id}/units/{unit_id}/")

@@ -23,6 +23,7 @@ from propmubi.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from propmubi.storage import InvalidKey, LocalStorage, check_key, content_type_of
 from propmubi.web.appkeys import PRINCIPAL
 from propmubi.web.routing import Routes, json_response
 from propmubi_plugins.catalog.media import service
@@ -35,17 +36,12 @@ from propmubi_plugins.catalog.media.models import (
     PhotoUpload,
     PhotoUrls,
 )
-from propmubi_plugins.catalog.media.storage import (
-    InvalidKey,
-    LocalStorage,
-    check_key,
-    content_type_of,
-)
 from propmubi_plugins.catalog.models import Id
 from propmubi_plugins.catalog.state import Ctx
 
 routes = Routes(tags=["catalog"])
-#: Mounted at the site root: the local backend's objects (and S3's without a public URL).
+#: Mounted at the site root: the objects of the process's storage (``ctx.storage``) when it
+#: has no public URL of its own (the local backend, S3 without s3_public_base_url).
 http_routes = Routes(tags=["media"])
 
 MANAGERS = ["builder", "staff"]
@@ -59,7 +55,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 
 def photo_out(ctx: Ctx, row: dict[str, Any]) -> Photo:
     """A photo row as the API shows it (URLs from the storage backend)."""
-    storage = ctx.state.storage
+    storage = ctx.storage
     return Photo(
         id=row["id"], project_id=row["project_id"], unit_id=row["unit_id"],
         position=row["position"], alt_text=row["alt_text"], content_type=row["content_type"],
@@ -253,7 +249,7 @@ async def serve_media(request: web.Request, ctx: Ctx, params: KeyParams
         key = check_key(params.key)
     except InvalidKey:
         raise NotFound("no such object") from None
-    storage = ctx.state.storage
+    storage = ctx.storage
     headers = {"Cache-Control": IMMUTABLE}
     if isinstance(storage, LocalStorage):
         path = storage.path(key)

@@ -1,11 +1,12 @@
 """Photos: upload checks, EXIF stripping, thumbnails and web sizes, galleries.
 
 An upload is checked and converted in worker threads (:mod:`.images`, at most
-``ctx.state.slots`` at a time), its three renditions are written to the storage backend
-(``ctx.state.storage``), and only then is the row inserted, with a ``catalog.project_updated``
-event (``fields=["photos"]``) in the same transaction. A failed insert removes the objects it
-wrote. Deleting a photo removes its row first and its objects after the commit; deleting a
-project or units removes their objects when the events arrive (``handlers.py``).
+``ctx.state.slots`` at a time), its three renditions are written to the process's object
+storage (``ctx.storage``, under ``projects/<id>/``), and only then is the row inserted, with a
+``catalog.project_updated`` event (``fields=["photos"]``) in the same transaction. A failed
+insert removes the objects it wrote. Deleting a photo removes its row first and its objects
+after the commit; deleting a project or units removes their objects when the events arrive
+(``handlers.py``).
 
 Who may do what: anyone sees the photos of a published project; its builder and staff see
 and change those of any project; others' unpublished projects answer 404, a visible project
@@ -32,6 +33,7 @@ from propmubi.errors import (
     ValidationFailed,
 )
 from propmubi.ids import uuid7
+from propmubi.storage import Storage
 from propmubi_plugins.catalog.events import ProjectUpdated
 from propmubi_plugins.catalog.media import images, store
 from propmubi_plugins.catalog.media.models import (
@@ -40,7 +42,6 @@ from propmubi_plugins.catalog.media.models import (
     PhotoPatch,
     PhotoUpload,
 )
-from propmubi_plugins.catalog.media.storage import Storage
 from propmubi_plugins.catalog.state import Ctx
 
 __all__ = ["ALT_TEXT_MAX", "GALLERY_MAX", "can_manage", "can_view", "check_alt_text", "delete",
@@ -172,7 +173,7 @@ async def upload(ctx: Ctx, actor: Actor, access: Mapping[str, Any], data: PhotoU
     :raises Conflict: the gallery is full.
     :raises NotFound: the project or unit was deleted meanwhile.
     """
-    storage = ctx.state.storage
+    storage = ctx.storage
     project_id: uuid.UUID = access["project_id"]
     unit_id: uuid.UUID | None = access.get("unit_id")
     processed = await _process(ctx, data.data)
@@ -279,4 +280,4 @@ async def delete(ctx: Ctx, actor: Actor, photo_id: uuid.UUID) -> None:
         await _changed(ctx, tx, project, actor)  # type: ignore[arg-type]
     # After the commit: a row never points at a missing object; a failure here leaves an
     # orphan under the project's prefix, which the project's deletion still removes.
-    await _remove(ctx.state.storage, [row["original_key"], row["web_key"], row["thumb_key"]])
+    await _remove(ctx.storage, [row["original_key"], row["web_key"], row["thumb_key"]])

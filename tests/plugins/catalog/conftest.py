@@ -32,6 +32,8 @@ from propmubi.types import Principal
 from propmubi.web.appkeys import SERVICES
 from propmubi_plugins.auth import store as auth_store
 from propmubi_plugins.catalog import models, service
+from propmubi_plugins.catalog.units import models as units_models
+from propmubi_plugins.catalog.units import service as units_service
 from tests.plugins.auth.conftest import AUTH_SETTINGS
 
 API = "/api/v1"
@@ -164,15 +166,15 @@ def make_project(client: Any, staff: User) -> Callable[..., Awaitable[dict[str, 
         project = await service.create_project(ctx, owner.actor, data)
         tower_ids = {}
         for name, floors in (towers if towers is not None else {"A": 10}).items():
-            tower = await service.create_tower(ctx, owner.actor, project["id"],
-                                               models.TowerIn(name=name, floors=floors))
+            tower = await units_service.create_tower(
+                ctx, owner.actor, project["id"], units_models.TowerIn(name=name, floors=floors))
             tower_ids[name] = tower["id"]
         default_units = [("A", unit_body("A-101")),
                          ("A", unit_body("A-201", floor=2, price_minor=90_00_000_00))]
         for tower_name, body in (units if units is not None else
                                  default_units if "A" in tower_ids else []):
-            await service.create_unit(ctx, owner.actor, tower_ids[tower_name],
-                                      models.UnitIn(**body))
+            await units_service.create_unit(ctx, owner.actor, tower_ids[tower_name],
+                                            units_models.UnitIn(**body))
         if moderation in ("in_review", "published", "rejected"):
             await service.submit_project(ctx, owner.actor, project["id"])
         if moderation == "published":

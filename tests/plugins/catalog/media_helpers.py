@@ -1,6 +1,6 @@
 """Fixtures and builders for the media tests: callers with tokens, projects and units inserted
 with SQL (the media tests need no project API), images made with Pillow, and an S3 service
-(moto's server on 127.0.0.1).
+(moto's server on 127.0.0.1, from :mod:`tests.s3_helpers`).
 
 A media test module imports what it uses; ``config_overrides`` here replaces the catalogue
 conftest's so that each test stores its media under its own ``tmp_path``.
@@ -12,7 +12,6 @@ import io
 import struct
 import uuid
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from PIL import ExifTags, Image
 
 from propmubi.ids import uuid7
 from propmubi.web.appkeys import SERVICES
+from tests import s3_helpers
 from tests.plugins.auth.conftest import AUTH_SETTINGS
 
 API = "/api/v1"
@@ -31,12 +31,14 @@ MAX_UPLOAD = 1_000_000
 MAX_PIXELS = 5_000_000
 
 
-def media_settings(tmp_path: Path, **changes: Any) -> dict[str, dict[str, Any]]:
-    """``config_overrides`` for media tests: known auth keys, no rate limits, media under
-    ``tmp_path``, small limits (so that tests stay fast)."""
-    catalog = {"media_dir": str(tmp_path / "media"), "max_upload_bytes": MAX_UPLOAD,
-               "max_image_pixels": MAX_PIXELS, **changes}
+def media_settings(tmp_path: Path, *, storage: dict[str, Any] | None = None, **changes: Any
+                   ) -> dict[str, dict[str, Any]]:
+    """``config_overrides`` for media tests: known auth keys, no rate limits, the local storage
+    under ``tmp_path`` (``storage`` changes ``[storage]`` keys), small limits (so that tests
+    stay fast); ``changes`` are ``[plugins.catalog]`` keys."""
+    catalog = {"max_upload_bytes": MAX_UPLOAD, "max_image_pixels": MAX_PIXELS, **changes}
     return {"plugins": {"settings": {"auth": dict(AUTH_SETTINGS), "catalog": catalog}},
+            "storage": {"local_dir": str(tmp_path / "media"), **(storage or {})},
             "ratelimit": {"enabled": False}}
 
 
@@ -211,45 +213,10 @@ def stored_files(root: Path) -> list[Path]:
 
 
 # -------------------------------------------------------------------------------------------------
-# S3 (moto's server on loopback)
+# S3 (moto's server on loopback): the shared helpers, under the names media tests import
 # -------------------------------------------------------------------------------------------------
 
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """moto's S3-compatible server on 127.0.0.1 (an ephemeral port), for the session."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-S3_CREDENTIALS = {"s3_region": "us-east-1", "s3_access_key_id": "testing",
-                  "s3_secret_access_key": "testing"}
-
-
-@pytest.fixture
-def s3_bucket(s3_endpoint: str) -> str:
-    """A fresh bucket on the moto server."""
-    import boto3
-
-    name = f"media-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
-                 aws_access_key_id="testing", aws_secret_access_key="testing"
-                 ).create_bucket(Bucket=name)
-    return name
-
-
-def s3_objects(endpoint: str, bucket: str, prefix: str = "") -> list[str]:
-    """Keys in the bucket (through boto3, independent of the code under test)."""
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    return sorted(item["Key"] for page in pages for item in page.get("Contents", ()))
+s3_endpoint = s3_helpers.s3_endpoint
+s3_bucket = s3_helpers.s3_bucket
+s3_objects = s3_helpers.s3_objects
+S3_CREDENTIALS = s3_helpers.S3_CREDENTIALS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from propmubi_plugins.catalog.csv_import import COLUMNS, MAX_ROWS
+from propmubi_plugins.catalog.units.csv_import import COLUMNS, MAX_ROWS
 from tests.plugins.catalog.conftest import API, outbox
 
 HEADER = ",".join(COLUMNS)

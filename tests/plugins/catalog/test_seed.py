@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from propmubi_plugins.catalog import seed
-from propmubi_plugins.catalog.service import can_see_project
+from propmubi_plugins.catalog.access import can_see_project
 
 COUNTS = ("SELECT (SELECT count(*) FROM catalog_builders) AS builders, "
           "(SELECT count(*) FROM catalog_projects) AS projects, "

@@ -1,11 +1,11 @@
 """Parsing a bulk unit import (CSV, stdlib :mod:`csv`) into validated rows.
 
 The file has a header naming exactly :data:`COLUMNS` (in any order) and one unit a row. Each
-row is structured into :class:`~propmubi_plugins.catalog.models.UnitIn` with the same rules as
-the JSON API (numbers given as text); every problem of every row is collected, so the builder
-fixes the whole file in one round trip. Errors are 422 problem+json whose ``errors`` items
-carry ``row`` (1 = the first data row), ``line`` (in the file, header = 1), ``column`` and
-``message``.
+row is structured into :class:`~propmubi_plugins.catalog.units.models.UnitIn` with the same
+rules as the JSON API (numbers given as text); every problem of every row is collected, so the
+builder fixes the whole file in one round trip. Errors are 422 problem+json whose ``errors``
+items carry ``row`` (1 = the first data row), ``line`` (in the file, header = 1), ``column``
+and ``message``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import attrs
 
 from propmubi.errors import FieldError, ValidationFailed
 from propmubi.validation import query_converter, structure_input
-from propmubi_plugins.catalog.models import UnitIn
+from propmubi_plugins.catalog.units.models import UnitIn
 
 #: The columns of an import file.
 COLUMNS = ("tower", "code", "unit_type", "bedrooms", "carpet_area_sqft", "super_area_sqft",

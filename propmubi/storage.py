@@ -1,13 +1,17 @@
-"""Storage backends for uploaded media (``local`` and ``s3``), offered through
-``propmubi_storage_backends``.
+"""Object storage, one of the services every process shares: ``local`` and ``s3`` backends.
 
-A backend stores immutable objects under keys such as ``projects/<id>/photos/<id>/web-<hash>.webp``.
-Keys are content-addressed (or carry the photo's id), so an object never changes once written and
-may be cached forever. Every factory takes the consuming plugin's context (it reads
-``ctx.settings``: ``media_dir``, the ``s3_*`` settings) and returns an object with this interface
+The core opens one backend per process (:func:`propmubi.lifecycle.open_services`), chosen by
+``[storage] backend``: ``local`` and ``s3`` are the core's own, and a plugin may offer more
+through ``propmubi_storage_backends``. Plugins reach it as ``ctx.storage``.
+
+A backend stores immutable objects under keys such as
+``projects/<id>/photos/<id>/web-<hash>.webp``. Every plugin's keys start with a top-level folder
+it owns (the catalogue's are ``projects/...``), so that plugins never overwrite or delete each
+other's objects. Keys are content-addressed (or carry an id), so an object never changes once
+written and may be cached forever. A backend is an object with this interface
 (:class:`Storage`)::
 
-    await storage.open()                        # before first use (the catalogue's startup)
+    await storage.open()                        # before first use (open_services does it)
     await storage.put(key, data, content_type)
     await storage.get(key) -> StoredObject | None
     await storage.delete(key)                   # idempotent
@@ -17,6 +21,8 @@ may be cached forever. Every factory takes the consuming plugin's context (it re
 
 Keys are checked by :func:`check_key`: no empty, ``.`` or ``..`` segments, no backslashes, a
 small alphabet; a key can therefore never name a file outside the local backend's folder.
+Objects without a public URL are served at ``/media/<key>`` (:func:`media_path`) by the plugin
+that owns the route.
 """
 
 from __future__ import annotations
@@ -27,19 +33,20 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from propmubi.config import ConfigError
+from propmubi.config import Config, ConfigError, StorageSection
 
 if TYPE_CHECKING:
-    from propmubi_plugins.catalog.state import Ctx
+    from propmubi.pluginset import PluginSet
 
-__all__ = ["LocalStorage", "S3Storage", "Storage", "StoredObject", "backends", "check_key",
-           "media_path"]
+__all__ = ["MEDIA_PATH", "BackendFactory", "InvalidKey", "LocalStorage", "S3Storage", "Storage",
+           "StoredObject", "backends", "check_key", "check_prefix", "content_type_of",
+           "create_storage", "effective_section", "media_path"]
 
 #: Path under the site root where objects are served when no public base URL is set.
 MEDIA_PATH = "/media/"
@@ -71,7 +78,7 @@ def check_prefix(prefix: str) -> str:
 
 
 def media_path(key: str) -> str:
-    """The site path that serves ``key`` (the ``/media/{key}`` route)."""
+    """The site path that serves ``key`` (a ``/media/{key}`` route)."""
     return MEDIA_PATH + key
 
 
@@ -85,7 +92,7 @@ class StoredObject:
 
 
 class Storage(Protocol):
-    """What every media backend offers (see the module docstring)."""
+    """What every storage backend offers (see the module docstring)."""
 
     async def open(self) -> None: ...
 
@@ -100,6 +107,15 @@ class Storage(Protocol):
     async def delete_prefix(self, prefix: str) -> int: ...
 
     def url(self, key: str) -> str: ...
+
+
+#: What ``propmubi_storage_backends`` maps a name to: builds (does not open) a backend from the
+#: ``[storage]`` section.
+BackendFactory = Callable[[StorageSection], Storage]
+
+
+def _etag(data: bytes) -> str:
+    return '"' + hashlib.blake2b(data, digest_size=12).hexdigest() + '"'
 
 
 # -------------------------------------------------------------------------------------------------
@@ -165,8 +181,7 @@ class LocalStorage:
                 data = path.read_bytes()
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                 return None
-            etag = '"' + hashlib.blake2b(data, digest_size=12).hexdigest() + '"'
-            return StoredObject(data=data, content_type=content_type_of(key), etag=etag)
+            return StoredObject(data=data, content_type=content_type_of(key), etag=_etag(data))
 
         return await asyncio.to_thread(read)
 
@@ -221,11 +236,8 @@ class LocalStorage:
         return media_path(key)
 
 
-def _local(ctx: Ctx) -> LocalStorage:
-    settings = ctx.settings
-    root = (Path(settings.media_dir) if settings.media_dir
-            else Path(ctx.config.app.var_dir) / "media")
-    return LocalStorage(root)
+def _local(section: StorageSection) -> LocalStorage:
+    return LocalStorage(Path(section.local_dir))
 
 
 # -------------------------------------------------------------------------------------------------
@@ -236,8 +248,10 @@ def _local(ctx: Ctx) -> LocalStorage:
 class S3Storage:
     """Objects in one bucket of an S3-compatible service (AWS, MinIO, R2, Ceph...).
 
-    One client per process, opened at startup. Checksums are only sent where the service
-    requires them: several S3-compatible services refuse the newer default CRC headers.
+    One client per process, opened with the services: with explicit credentials that sends
+    nothing over the network; without them the AWS credential chain runs. Checksums are only
+    sent where the service requires them: several S3-compatible services refuse the newer
+    default CRC headers.
     """
 
     def __init__(self, *, bucket: str, region: str, endpoint_url: str | None,
@@ -284,7 +298,7 @@ class S3Storage:
     @property
     def client(self) -> Any:
         if self._client is None:
-            raise RuntimeError("the S3 storage backend is not open (catalogue startup not run)")
+            raise RuntimeError("the S3 storage backend is not open (open_services opens it)")
         return self._client
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
@@ -300,11 +314,10 @@ class S3Storage:
         except self.client.exceptions.NoSuchKey:
             return None
         async with response["Body"] as stream:
-            data = await stream.read()
+            data: bytes = await stream.read()
         return StoredObject(data=data,
                             content_type=response.get("ContentType") or content_type_of(key),
-                            etag=response.get("ETag") or '"' + hashlib.blake2b(
-                                data, digest_size=12).hexdigest() + '"')
+                            etag=response.get("ETag") or _etag(data))
 
     async def delete(self, key: str) -> None:
         """Remove the object (S3 answers success for a missing key too)."""
@@ -330,23 +343,65 @@ class S3Storage:
         return count
 
     def url(self, key: str) -> str:
-        """Under ``s3_public_base_url`` (a CDN, say), else ``/media/<key>`` through the API."""
+        """Under ``storage.s3_public_base_url`` (a CDN, say), else ``/media/<key>`` through the
+        web process."""
         if self.public_base_url:
             return f"{self.public_base_url}/{key}"
         return media_path(key)
 
 
-def _s3(ctx: Ctx) -> S3Storage:
-    settings = ctx.settings
-    if not settings.s3_bucket:
-        raise ConfigError("plugins.catalog.s3_bucket: required with storage_backend = \"s3\"")
-    return S3Storage(bucket=settings.s3_bucket, region=settings.s3_region,
-                     endpoint_url=settings.s3_endpoint_url,
-                     access_key_id=settings.s3_access_key_id,
-                     secret_access_key=settings.s3_secret_access_key,
-                     public_base_url=settings.s3_public_base_url)
+def _s3(section: StorageSection) -> S3Storage:
+    if not section.s3_bucket:  # the section's validator refuses this already
+        raise ConfigError("storage.s3_bucket: required with backend = \"s3\"")
+    return S3Storage(bucket=section.s3_bucket, region=section.s3_region,
+                     endpoint_url=section.s3_endpoint_url,
+                     access_key_id=section.s3_access_key_id,
+                     secret_access_key=section.s3_secret_access_key,
+                     public_base_url=section.s3_public_base_url)
 
 
-def backends() -> Mapping[str, Any]:
-    """Backend name -> factory taking the consuming plugin's context."""
-    return {"local": _local, "s3": _s3}
+# -------------------------------------------------------------------------------------------------
+# Choosing the backend
+# -------------------------------------------------------------------------------------------------
+
+#: The core's own backends.
+CORE_BACKENDS: dict[str, BackendFactory] = {"local": _local, "s3": _s3}
+
+
+def backends(plugins: PluginSet) -> dict[str, BackendFactory]:
+    """Backend name -> factory: the core's ``local`` and ``s3``, and those the enabled plugins
+    offer through ``propmubi_storage_backends``.
+
+    :raises ConfigError: two of them use the same name.
+    """
+    offered = dict(CORE_BACKENDS)
+    owners = dict.fromkeys(offered, "the core")
+    for plugin, factories in plugins.call("propmubi_storage_backends"):
+        for name, factory in factories.items():
+            if name in owners:
+                raise ConfigError(f"plugin {plugin.name!r} offers the storage backend {name!r}, "
+                                  f"which {owners[name]} offers already")
+            offered[name], owners[name] = factory, f"plugin {plugin.name!r}"
+    return offered
+
+
+def effective_section(config: Config) -> StorageSection:
+    """``[storage]`` as the process uses it: ``local_dir`` defaults to ``<app.var_dir>/media``."""
+    section = config.storage
+    if section.local_dir:
+        return section
+    return attrs.evolve(section, local_dir=str(Path(config.app.var_dir) / "media"))
+
+
+def create_storage(config: Config, plugins: PluginSet) -> Storage:
+    """Build (not open) the backend named by ``storage.backend``.
+
+    :raises ConfigError: nothing offers that name (the message lists what is offered), or its
+        factory refuses the section.
+    """
+    offered = backends(plugins)
+    name = config.storage.backend
+    if name not in offered:
+        raise ConfigError(f"storage.backend: nothing named {name!r} is offered "
+                          f"(offered: {', '.join(sorted(offered))})")
+    return offered[name](effective_section(config))

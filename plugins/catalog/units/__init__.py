@@ -1,0 +1,1 @@
+"""Towers and units of the catalogue's projects: prices, statuses and the CSV import."""
