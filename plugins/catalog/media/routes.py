@@ -13,18 +13,16 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from propmubi.actors import Actor
 from propmubi.errors import (
     BadRequest,
     FieldError,
     NotFound,
     PayloadTooLarge,
-    Unauthorized,
     UnsupportedMediaType,
     ValidationFailed,
 )
 from propmubi.storage import InvalidKey, LocalStorage, check_key, content_type_of
-from propmubi.web.appkeys import PRINCIPAL
+from propmubi.web.auth import actor_of, signed_in
 from propmubi.web.routing import Routes, json_response
 from propmubi_plugins.catalog.media import service
 from propmubi_plugins.catalog.media.models import (
@@ -63,18 +61,6 @@ def photo_out(ctx: Ctx, row: dict[str, Any]) -> Photo:
         urls=PhotoUrls(original=storage.url(row["original_key"]),
                        web=storage.url(row["web_key"]), thumb=storage.url(row["thumb_key"])),
         created_at=row["created_at"], updated_at=row["updated_at"])
-
-
-def _actor(request: web.Request) -> Actor | None:
-    principal = request.get(PRINCIPAL)
-    return Actor.user(principal) if principal is not None else None
-
-
-def _signed_in(request: web.Request) -> Actor:
-    actor = _actor(request)
-    if actor is None:  # the route's roles= guard already refused anonymous callers
-        raise Unauthorized("this route needs an access token")
-    return actor
 
 
 # -------------------------------------------------------------------------------------------------
@@ -170,7 +156,7 @@ async def read_upload(request: web.Request, limit: int) -> PhotoUpload:
 
 async def _upload(request: web.Request, ctx: Ctx, project_id: uuid.UUID | None,
                   unit_id: uuid.UUID | None) -> web.Response:
-    actor = _signed_in(request)
+    actor = signed_in(request)
     # Who may upload is settled before a byte of the body is read.
     access = await service.manage_access(ctx, actor, project_id=project_id, unit_id=unit_id)
     upload = await read_upload(request, ctx.settings.max_upload_bytes)
@@ -202,21 +188,21 @@ async def upload_unit_photo(request: web.Request, ctx: Ctx, params: Id) -> web.R
 @routes.get("/projects/{id}/photos", params=Id, response=list[Photo], errors=(404,))
 async def list_project_photos(request: web.Request, ctx: Ctx, params: Id) -> list[Photo]:
     """A project's gallery in order (public once the project is published)."""
-    rows = await service.gallery(ctx, _actor(request), project_id=params.id)
+    rows = await service.gallery(ctx, actor_of(request), project_id=params.id)
     return [photo_out(ctx, row) for row in rows]
 
 
 @routes.get("/units/{id}/photos", params=Id, response=list[Photo], errors=(404,))
 async def list_unit_photos(request: web.Request, ctx: Ctx, params: Id) -> list[Photo]:
     """A unit's gallery in order (public once its project is published)."""
-    rows = await service.gallery(ctx, _actor(request), unit_id=params.id)
+    rows = await service.gallery(ctx, actor_of(request), unit_id=params.id)
     return [photo_out(ctx, row) for row in rows]
 
 
 @routes.get("/photos/{id}", params=Id, response=Photo, errors=(404,))
 async def get_photo(request: web.Request, ctx: Ctx, params: Id) -> Photo:
     """One photo (public once its project is published)."""
-    return photo_out(ctx, await service.photo(ctx, _actor(request), params.id))
+    return photo_out(ctx, await service.photo(ctx, actor_of(request), params.id))
 
 
 @routes.patch("/photos/{id}", params=Id, body=PhotoPatch, response=Photo,
@@ -225,13 +211,13 @@ async def update_photo(request: web.Request, ctx: Ctx, params: Id, body: PhotoPa
     """Change a photo's alternative text or its place in the gallery (others shift)."""
     if body.alt_text is None and body.position is None:
         raise ValidationFailed([FieldError("body", "", "give alt_text and/or position")])
-    return photo_out(ctx, await service.update(ctx, _signed_in(request), params.id, body))
+    return photo_out(ctx, await service.update(ctx, signed_in(request), params.id, body))
 
 
 @routes.delete("/photos/{id}", params=Id, status=204, roles=MANAGERS, errors=(404,))
 async def delete_photo(request: web.Request, ctx: Ctx, params: Id) -> None:
     """Remove a photo and its stored images; the gallery closes the gap."""
-    await service.delete(ctx, _signed_in(request), params.id)
+    await service.delete(ctx, signed_in(request), params.id)
 
 
 # -------------------------------------------------------------------------------------------------
