@@ -47,6 +47,7 @@ from propmubi.embedded import (
     EmbeddedPostgres,
     EmbeddedRedis,
     die_with_parent,
+    pid_alive,
 )
 from propmubi.plugins import PluginSet, load_plugins, resolve
 
@@ -108,13 +109,7 @@ def _is_dev_process(pid: int) -> bool:
         except OSError:
             return False
         return any(b"propmubi" in a for a in args) and b"dev" in args
-    try:  # no procfs: trust the pid
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
+    return pid_alive(pid)  # no procfs: trust the pid
 
 
 def _accepts(path: str) -> bool:

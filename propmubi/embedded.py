@@ -69,6 +69,18 @@ def die_with_parent(sig: int) -> Callable[[], None]:
     return preexec
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (one of another user's counts), where there is no
+    procfs to say what it runs."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
 def _runs(pid: int, program: str, folder: Path) -> bool:
     """Whether ``pid`` is ``program`` working in ``folder`` (both servers chdir to their data).
 
@@ -76,13 +88,7 @@ def _runs(pid: int, program: str, folder: Path) -> bool:
     """
     proc = Path(f"/proc/{pid}")
     if not Path("/proc/self").exists():  # no procfs: trust the pid file
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-        return True
+        return pid_alive(pid)
     try:
         cmdline = (proc / "cmdline").read_bytes()
         cwd = Path(os.readlink(proc / "cwd"))

@@ -247,15 +247,23 @@ async def photo(ctx: Ctx, actor: Actor | None, photo_id: uuid.UUID, *, manage: b
     return row  # type: ignore[return-value]
 
 
+async def _locked(tx: Tx, current: Mapping[str, Any]
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The photo's project, locked for the change, and the photo's row read under that lock;
+    404 when either went since ``current`` was read."""
+    project = await store.lock_project(tx, current["project_id"])
+    row = await store.photo_for_update(tx, current["id"]) if project else None
+    if project is None or row is None:
+        raise NotFound("no such photo")
+    return project, row
+
+
 async def update(ctx: Ctx, actor: Actor, photo_id: uuid.UUID, data: PhotoPatch
                  ) -> dict[str, Any]:
     """Change a photo's alternative text and/or its place in the gallery; the photo's row."""
     current = await photo(ctx, actor, photo_id, manage=True)
     async with ctx.db.transaction() as tx:
-        project = await store.lock_project(tx, current["project_id"])
-        row = await store.photo_for_update(tx, photo_id) if project else None
-        if row is None:
-            raise NotFound("no such photo")
+        project, row = await _locked(tx, current)
         if data.alt_text is not None:
             await store.set_alt_text(tx, photo_id, check_alt_text(data.alt_text))
         if data.position is not None:
@@ -263,7 +271,7 @@ async def update(ctx: Ctx, actor: Actor, photo_id: uuid.UUID, data: PhotoPatch
             target = min(data.position, size - 1)
             if target != row["position"]:
                 await store.move(tx, row, target)
-        await _changed(ctx, tx, project, actor)  # type: ignore[arg-type]
+        await _changed(ctx, tx, project, actor)
     return await store.photo(ctx.db, photo_id)  # type: ignore[return-value]
 
 
@@ -271,13 +279,10 @@ async def delete(ctx: Ctx, actor: Actor, photo_id: uuid.UUID) -> None:
     """Remove a photo: its row (closing the gap in its gallery), then its objects."""
     current = await photo(ctx, actor, photo_id, manage=True)
     async with ctx.db.transaction() as tx:
-        project = await store.lock_project(tx, current["project_id"])
-        row = await store.photo_for_update(tx, photo_id) if project else None
-        if row is None:
-            raise NotFound("no such photo")
+        project, row = await _locked(tx, current)
         await store.delete(tx, photo_id)
         await store.close_gap(tx, row["project_id"], row["unit_id"], row["position"])
-        await _changed(ctx, tx, project, actor)  # type: ignore[arg-type]
+        await _changed(ctx, tx, project, actor)
     # After the commit: a row never points at a missing object; a failure here leaves an
     # orphan under the project's prefix, which the project's deletion still removes.
     await _remove(ctx.storage, [row["original_key"], row["web_key"], row["thumb_key"]])
