@@ -3,8 +3,8 @@ is registered in pyproject.toml without disturbing the rest of the file.
 
 The end-to-end test works on a copy of the working tree (``git ls-files --cached --others
 --exclude-standard``: tracked and new files, not ignored ones, so uncommitted work is in it),
-runs ``python -m propmubi plugin new demo --root <copy>`` there and then runs the generated
-tests in a pytest process of their own, inside the copy.
+runs ``python -m propmubi plugin new scaffold_probe --root <copy>`` there and then runs the
+generated tests in a pytest process of their own, inside the copy.
 
 How the copy's code is what runs: the import name ``propmubi_plugins`` is the folder
 ``plugins/`` under another name, a mapping made by setuptools (``package-dir``); the editable
@@ -39,15 +39,19 @@ BIN = Path(sys.executable).parent
 #: The longest name a plugin may have: long lines must still pass ruff.
 LONG_NAME = "a" * 10 + "_" + "b" * 10 + "_" + "c" * 9
 
-#: What the scaffold must write for a plugin called demo.
+#: The plugin the test writes: a name of its own, so that a checkout in which someone already
+#: ran `propmubi plugin new demo` (the guide's example) is no obstacle.
+NAME = "scaffold_probe"
+#: What the scaffold must write for it.
 DEMO_FILES = [
-    *(f"plugins/demo/{f}.py" for f in ("__init__", "settings", "state", "models", "events",
-                                        "handlers", "service", "store", "routes", "console",
-                                        "seed", "api")),
-    "plugins/demo/migrations/0001_demo.sql", "plugins/demo/migrations/0001_demo.down.sql",
-    "plugins/demo/templates/demo/items.html",
-    *(f"tests/plugins/demo/{f}.py" for f in ("__init__", "conftest", "test_routes",
-                                              "test_service", "test_events", "test_console")),
+    *(f"plugins/{NAME}/{f}.py" for f in ("__init__", "settings", "state", "models", "events",
+                                          "handlers", "service", "store", "routes", "console",
+                                          "seed", "api")),
+    f"plugins/{NAME}/migrations/0001_{NAME}.sql",
+    f"plugins/{NAME}/migrations/0001_{NAME}.down.sql",
+    f"plugins/{NAME}/templates/{NAME}/items.html",
+    *(f"tests/plugins/{NAME}/{f}.py" for f in ("__init__", "conftest", "test_routes",
+                                                "test_service", "test_events", "test_console")),
 ]
 
 
@@ -79,7 +83,7 @@ def test_a_new_plugin_is_written_registered_linted_and_its_tests_pass(
     env.update(PYTHONPATH=str(checkout), PROPMUBI_TEST_DATABASE_URL=test_servers.database_url,
                PROPMUBI_TEST_REDIS_URL=test_servers.redis_url)
 
-    created = run([sys.executable, "-m", "propmubi", "plugin", "new", "demo", "--root", checkout],
+    created = run([sys.executable, "-m", "propmubi", "plugin", "new", NAME, "--root", checkout],
                   cwd=tmp_path, env=env)
     assert created.returncode == 0, created.stdout + created.stderr
     assert created.stdout.strip().splitlines()[-1] == scaffold.NEXT_STEP
@@ -89,30 +93,30 @@ def test_a_new_plugin_is_written_registered_linted_and_its_tests_pass(
     pyproject = tomllib.loads((checkout / "pyproject.toml").read_text())
     contract, = [c for c in pyproject["tool"]["importlinter"]["contracts"]
                  if c["type"] == "independence"]
-    assert any(matches(e, "propmubi_plugins.demo") for e in contract["modules"])
+    assert any(matches(e, f"propmubi_plugins.{NAME}") for e in contract["modules"])
     expected = copy.deepcopy(pyproject_before)
-    expected["project"]["entry-points"]["propmubi.plugins"]["demo"] = "propmubi_plugins.demo"
+    expected["project"]["entry-points"]["propmubi.plugins"][NAME] = f"propmubi_plugins.{NAME}"
     expected_contract, = [c for c in expected["tool"]["importlinter"]["contracts"]
                           if c["type"] == "independence"]
     expected_contract["modules"] = contract["modules"]  # listed, or covered by a wildcard
     assert pyproject == expected
 
     # Found from the current directory (no --root); a taken name is refused in one line.
-    again = run([sys.executable, "-m", "propmubi", "plugin", "new", "demo"],
+    again = run([sys.executable, "-m", "propmubi", "plugin", "new", NAME],
                 cwd=checkout / "plugins", env=env)
     assert again.returncode == 1
-    assert again.stderr.count("\n") == 1 and "demo already exists" in again.stderr
+    assert again.stderr.count("\n") == 1 and f"{NAME} already exists" in again.stderr
     # The longest possible name still gives files that ruff accepts.
     long = run([sys.executable, "-m", "propmubi", "plugin", "new", LONG_NAME], cwd=checkout,
                env=env)
     assert long.returncode == 0, long.stderr
 
-    lint = run([BIN / "ruff", "check", "--no-cache", "plugins/demo", "tests/plugins/demo",
+    lint = run([BIN / "ruff", "check", "--no-cache", f"plugins/{NAME}", f"tests/plugins/{NAME}",
                 f"plugins/{LONG_NAME}", f"tests/plugins/{LONG_NAME}"], cwd=checkout, env=env)
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
     tests = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                 "tests/plugins/demo"], cwd=checkout, env=env, timeout=300)
+                 f"tests/plugins/{NAME}"], cwd=checkout, env=env, timeout=300)
     assert tests.returncode == 0, tests.stdout[-5000:] + tests.stderr[-2000:]
     passed = re.search(r"(\d+) passed", tests.stdout)
     assert passed and int(passed[1]) >= 15, tests.stdout[-2000:]
