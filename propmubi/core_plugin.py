@@ -5,6 +5,7 @@ command (:mod:`propmubi.scaffold`)."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from propmubi.observability import render_metrics
 from propmubi.paths import CORE_MIGRATIONS
 from propmubi.types import CliCommand, PluginInfo
 from propmubi.web.appkeys import OPENAPI, PLUGINS, SERVICES
+from propmubi.web.ratelimit import client_ip
 from propmubi.web.routing import Routes, json_response
 
 READY_CHECK_TIMEOUT = 2.0
@@ -67,9 +69,23 @@ async def _check(name: str, probe: Any) -> tuple[str, Check]:
         return name, Check(ok=False, detail=f"{type(exc).__name__}: {exc}".strip())
 
 
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.strip().partition("%")[0]).is_loopback
+    except ValueError:  # "unknown" (a unix socket peer) is not known to be local
+        return False
+
+
+def shown_to(checks: dict[str, Check], local: bool) -> dict[str, Check]:
+    """The checks as a caller may see them: with their details (exception texts, migration
+    names) on this machine only; anyone else learns only which check fails."""
+    return checks if local else {name: Check(ok=c.ok) for name, c in checks.items()}
+
+
 @hookimpl
 def propmubi_http_routes(config: Config) -> Routes:
     routes = Routes(tags=["operations"])
+    trust_forwarded = config.http.trust_forwarded
 
     @routes.get("/health", response=Health, rate_limit=False)
     async def health(request: web.Request) -> Health:
@@ -78,7 +94,10 @@ def propmubi_http_routes(config: Config) -> Routes:
 
     @routes.get("/ready", response=Readiness, rate_limit=False, errors=[503])
     async def ready(request: web.Request) -> web.Response:
-        """Readiness: PostgreSQL and Redis answer and the schema is current."""
+        """Readiness: PostgreSQL and Redis answer and the schema is current.
+
+        Why a check fails is told to loopback callers only (behind a trusted proxy, the
+        forwarded address counts): others see each check's ``ok`` and an empty ``detail``."""
         services = request.app[SERVICES]
 
         async def database() -> str:
@@ -105,6 +124,7 @@ def propmubi_http_routes(config: Config) -> Routes:
                                        _check("migrations", migrations))
         checks = dict(results)
         ok = all(c.ok for c in checks.values())
+        checks = shown_to(checks, _is_loopback(client_ip(request, trust_forwarded)))
         return json_response(Readiness(status="ok" if ok else "unavailable", checks=checks),
                              status=200 if ok else 503)
 

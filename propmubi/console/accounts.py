@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 from typing import Any
 
@@ -15,7 +16,7 @@ from propmubi.db import Database, UniqueViolation
 from propmubi.ids import uuid7
 
 __all__ = ["ROLES", "AccountError", "StaffUser", "authenticate", "change_password", "create_staff",
-           "generate_password", "hash_password"]
+           "credential_stamp", "generate_password", "hash_password"]
 
 ROLES = ("staff", "admin")
 MIN_PASSWORD_LENGTH = 12
@@ -38,16 +39,28 @@ class StaffUser:
     email: str
     name: str
     roles: tuple[str, ...]
+    #: :func:`credential_stamp` of the password hash the account was loaded with.
+    stamp: str = attrs.field(default="", eq=False, repr=False)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> StaffUser:
         """Build from a ``core_staff`` row."""
         return cls(id=str(row["id"]), email=row["email"], name=row["name"],
-                   roles=tuple(row["roles"]))
+                   roles=tuple(row["roles"]), stamp=credential_stamp(row["password_hash"]))
 
     def as_console_user(self) -> dict[str, Any]:
         """The mapping stored in ``request[CONSOLE_USER]``."""
         return {"id": self.id, "email": self.email, "name": self.name, "roles": list(self.roles)}
+
+
+def credential_stamp(password_hash: str) -> str:
+    """What a console session records of the password it was signed in with.
+
+    Every new password gets a new hash (a fresh salt), so a session whose stamp no longer
+    matches the account's hash was signed in before the password changed and is ended. It is
+    a digest of the hash, so the session store holds nothing to test passwords against.
+    """
+    return hashlib.sha256(password_hash.encode()).hexdigest()
 
 
 def generate_password() -> str:
@@ -96,7 +109,8 @@ async def create_staff(db: Database, email: str, name: str, password: str,
 
 
 async def change_password(db: Database, email: str, password: str) -> None:
-    """Set a new password.
+    """Set a new password; the account's console sessions end at their next request (their
+    :func:`credential_stamp` no longer matches).
 
     :raises AccountError: on an unknown address or a short password.
     """
@@ -122,4 +136,6 @@ async def authenticate(db: Database, email: str, password: str) -> StaffUser | N
         return None
     rehash = hash_password(password) if _hasher.check_needs_rehash(row["password_hash"]) else None
     await store.record_login(db, row["id"], rehash)
-    return StaffUser.from_row(row)
+    user = StaffUser.from_row(row)
+    # A re-hash changes the stored hash: the new session is stamped with the new one.
+    return attrs.evolve(user, stamp=credential_stamp(rehash)) if rehash else user

@@ -62,13 +62,13 @@ async def run(args: argparse.Namespace, ctx: PluginContext[None, None]) -> int:
         elif action == "set-password":
             password, generated = _password(args.password_file)
             await accounts.change_password(db, args.email, password)
-            print(f"password changed for {args.email}")
+            print(f"password changed for {args.email}; its open console sessions are ended")
             if generated:
                 print(f"password: {password}")
         elif action == "disable":
             if not await store.disable(db, args.email):
                 raise accounts.AccountError(f"no staff account for {args.email}")
-            print(f"disabled {args.email}; its open sessions end at their next request")
+            print(f"disabled {args.email}; its open console sessions are ended")
     except accounts.AccountError as exc:
         raise SystemExit(f"propmubi staff {action}: {exc}") from None
     return 0

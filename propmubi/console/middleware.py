@@ -3,6 +3,7 @@ of a signed-out browser to the sign-in page."""
 
 from __future__ import annotations
 
+import hmac
 import warnings
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote, urlsplit
@@ -13,7 +14,7 @@ from aiohttp.web_exceptions import NotAppKeyWarning
 
 from propmubi.config import Config
 from propmubi.console import store
-from propmubi.console.accounts import StaffUser
+from propmubi.console.accounts import StaffUser, credential_stamp
 from propmubi.console.context import template_context
 from propmubi.console.sessions import (
     COOKIE_NAME,
@@ -101,8 +102,11 @@ def console_session_middleware(config: Config) -> Callable[..., Awaitable[web.St
         session = await sessions.load(cookie) if cookie else None
         if session is not None and session.user_id:
             row = await store.by_id(services.db, session.user_id)
-            if row is None or row["disabled"]:
-                # A disabled account is signed out at its next request, wherever it is.
+            if row is None or row["disabled"] or not hmac.compare_digest(
+                    (session.stamp or "").encode(),
+                    credential_stamp(row["password_hash"]).encode()):
+                # A disabled account, or one whose password changed since this session
+                # signed in, is signed out at its next request, wherever it is.
                 await sessions.end(session)
                 session = None
             elif CONSOLE_USER not in request:

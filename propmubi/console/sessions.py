@@ -39,6 +39,9 @@ class Session:
     created_at: float
     last_seen: float
     user_id: str | None = None
+    #: The signed-in account's :func:`propmubi.console.accounts.credential_stamp` at sign-in:
+    #: a password changed since then ends the session.
+    stamp: str | None = None
     flashes: list[tuple[str, str]] = attrs.Factory(list)
     #: The cookie must be (re)sent: the session is new or its id was rotated.
     new: bool = False
@@ -66,7 +69,7 @@ class Session:
     def _dump(self) -> bytes:
         return orjson.dumps({"csrf": self.csrf, "created_at": self.created_at,
                              "last_seen": self.last_seen, "user_id": self.user_id,
-                             "flashes": self.flashes})
+                             "stamp": self.stamp, "flashes": self.flashes})
 
 
 def _digest(sid: str) -> str:
@@ -88,12 +91,12 @@ class SessionStore:
         left = min(self.idle, session.created_at + self.absolute - now)
         return max(1, int(left * 1000))
 
-    def new(self, user_id: str | None = None, flashes: list[tuple[str, str]] | None = None
-            ) -> Session:
+    def new(self, user_id: str | None = None, flashes: list[tuple[str, str]] | None = None,
+            stamp: str | None = None) -> Session:
         """A fresh session (saved by :meth:`save`); its cookie is sent with the response."""
         now = time.time()
         return Session(sid=secrets.token_urlsafe(32), csrf=secrets.token_urlsafe(32),
-                       created_at=now, last_seen=now, user_id=user_id,
+                       created_at=now, last_seen=now, user_id=user_id, stamp=stamp,
                        flashes=list(flashes or []), new=True, dirty=True)
 
     async def load(self, sid: str) -> Session | None:
@@ -109,6 +112,7 @@ class SessionStore:
         now = time.time()
         session = Session(sid=sid, csrf=data["csrf"], created_at=data["created_at"],
                           last_seen=data["last_seen"], user_id=data.get("user_id"),
+                          stamp=data.get("stamp"),
                           flashes=[tuple(f) for f in data.get("flashes", [])])
         # Redis expiry is the main clock; these checks cover a key whose TTL was set under
         # longer timeouts (a configuration change) and clock rounding.
@@ -133,12 +137,13 @@ class SessionStore:
         await self.redis.delete(self.keys.console_session(_digest(session.sid)))
         session.ended = True
 
-    async def rotate(self, session: Session | None, user_id: str) -> Session:
-        """End ``session`` (a pre-login one) and start a signed-in one under a new id."""
+    async def rotate(self, session: Session | None, user_id: str, stamp: str) -> Session:
+        """End ``session`` (a pre-login one) and start a signed-in one under a new id, for
+        the account ``user_id`` whose password has the credential stamp ``stamp``."""
         flashes = session.flashes if session is not None else []
         if session is not None:
             await self.end(session)
-        fresh = self.new(user_id=user_id, flashes=flashes)
+        fresh = self.new(user_id=user_id, flashes=flashes, stamp=stamp)
         await self.save(fresh)
         return fresh
 

@@ -71,8 +71,11 @@ async def login_submit(request: web.Request) -> web.Response:
     lockout = Lockout(services.redis, services.keys, config.console)
     context: dict[str, Any] = {"next": target, "email": email, "error": BAD_CREDENTIALS}
 
-    wait = await lockout.locked_for(email, ip)
-    if wait > 0:
+    # Counted before the password is checked, atomically: of many sign-ins sent at once,
+    # only those under the limit reach the (slow) password check.
+    attempt = await lockout.attempt(email, ip)
+    if not attempt.allowed:
+        wait = attempt.wait
         context["error"] = (f"Too many failed sign-ins. Try again in {_wait_text(wait)}.")
         response = _render("console/login.html", request, context, status=429)
         response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
@@ -81,8 +84,8 @@ async def login_submit(request: web.Request) -> web.Response:
     if user is None:
         await lockout.failed(email, ip)
         return _render("console/login.html", request, context, status=401)
-    await lockout.succeeded(email)
-    session = await SessionStore(services).rotate(request.get(SESSION), user.id)
+    await lockout.succeeded(email, ip)
+    session = await SessionStore(services).rotate(request.get(SESSION), user.id, user.stamp)
     session.flash(f"Signed in as {user.name}.")
     request[SESSION] = session
     return see_other(target)

@@ -13,6 +13,7 @@ from pathlib import Path
 from propmubi.config import Config
 from propmubi.console import accounts, store
 from propmubi.dev import DEV_STAFF_EMAIL, DEV_STAFF_PASSWORD_FILE, ensure_dev_staff
+from propmubi.testing import make_staff, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,6 +82,24 @@ async def test_create_list_set_password_disable(migrated, services, tmp_path):
     assert "active" in lines[1]
     row = await store.by_email(services.db, "ops@example.com")
     assert row["password_hash"].startswith("$argon2id$")
+
+
+async def test_set_password_and_disable_end_the_console_sessions(migrated, services, client,
+                                                                tmp_path):
+    await make_staff(services)
+    assert (await sign_in(client)).status == 303
+    assert (await client.get("/console/")).status == 200
+    reset = staff(migrated, tmp_path, "set-password", "--email", "SAM@example.com")
+    assert reset.returncode == 0, reset
+    # The session signed in with the old password is over.
+    assert (await client.get("/console/")).status == 401
+    password = re.search(r"^password: (\S+)$", reset.stdout, re.M).group(1)
+    assert (await sign_in(client, password=password)).status == 303
+    assert (await client.get("/console/")).status == 200
+    disabled = staff(migrated, tmp_path, "disable", "--email", "sam@example.com")
+    assert disabled.returncode == 0, disabled
+    assert (await client.get("/console/")).status == 401
+    assert (await sign_in(client, password=password)).status == 401
 
 
 async def test_dev_creates_one_admin_and_remembers_where_its_password_is(migrated, services,
