@@ -16,7 +16,7 @@ from propmubi_plugins.auth import store
 from propmubi_plugins.auth.events import ConsentRecorded, UserErased
 from propmubi_plugins.auth.kyc import service as kyc
 from propmubi_plugins.auth.models import Consent, ConsentIn, Consents
-from propmubi_plugins.auth.service import event_actor, live_profile_in
+from propmubi_plugins.auth.service import event_actor, live_profile_in, stored_ip
 from propmubi_plugins.auth.state import Ctx
 
 
@@ -24,14 +24,14 @@ async def record_consent(ctx: Ctx, actor: Actor, user_id: uuid.UUID, body: Conse
                          ip: str | None, user_agent: str | None) -> Consent:
     """Append a consent decision of a live user and publish ``auth.consent_recorded`` with it.
 
-    :param ip: where the decision came from, kept with it.
+    :param ip: where the decision came from, kept with it (NULL when it is not an IP).
     :param user_agent: the client's, kept with it.
     :raises AccountGone: the account is unknown or erased.
     """
     async with ctx.db.transaction() as tx:
         await live_profile_in(ctx, tx, actor, user_id)
         row = await store.add_consent(tx, user_id, body.purpose, body.policy_version,
-                                      body.granted, ip, user_agent)
+                                      body.granted, stored_ip(ip), user_agent)
         await ctx.publish(tx, ConsentRecorded(user_id=user_id, purpose=body.purpose,
                                               policy_version=body.policy_version,
                                               granted=body.granted),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import logging
 import secrets
 import uuid
@@ -89,6 +90,21 @@ def event_actor(actor: Actor | None) -> str | None:
     return actor.id if actor.kind == "user" else actor.ref
 
 
+def stored_ip(ip: str | None) -> str | None:
+    """What auth stores as a client address: the address when it is an IP, else None.
+
+    ``client_ip`` answers ``"unknown"`` for a client without an IP address (a unix socket,
+    say), which an ``inet`` column refuses; nothing but an IP is kept anywhere auth records
+    where a request came from (consents, KYC reveals).
+    """
+    if not ip:
+        return None
+    try:
+        return str(ipaddress.ip_address(ip))
+    except ValueError:
+        return None
+
+
 def check_own(actor: Actor | None, user_id: uuid.UUID) -> None:
     """Refuse a user acting on another user's account (staff and the system may).
 
@@ -135,22 +151,41 @@ def _code_hash(ctx: Ctx, challenge_id: uuid.UUID, code: str) -> bytes:
                     hashlib.sha256).digest()
 
 
-async def _count_sends(ctx: Ctx, phone: str, ip: str) -> tuple[int, int, int]:
-    """Count this request in the phone's and the IP's windows; (phone n, ip n, ip reset s)."""
+# Counts one OTP request in its windows, in order, and stops at the first window over its
+# limit: a request refused by one limit is not counted by the ones after it. KEYS are the
+# windows' counters; ARGV holds each one's limit and absolute expiry. Returns the 1-based
+# index of the window that refused the request, or 0.
+_COUNT_SENDS = """
+for i, key in ipairs(KEYS) do
+    local n = redis.call('INCR', key)
+    if n == 1 then redis.call('EXPIREAT', key, ARGV[2 * i]) end
+    if n > tonumber(ARGV[2 * i - 1]) then return i end
+end
+return 0
+"""
+_SENT, _IP_LIMITED, _PHONE_IP_LIMITED, _PHONE_LIMITED = 0, 1, 2, 3
+
+
+async def _count_sends(ctx: Ctx, phone: str, ip: str) -> tuple[int, int]:
+    """Count this request against the caller's address, then (if it passed) against the
+    phone from that address, then (if that passed) against the phone from everywhere.
+
+    :returns: which limit refused it (``_SENT`` when none did), and the seconds until the
+        address's window resets.
+    """
     state, now = ctx.state, ctx.clock.now().timestamp()
     # The phone number is personal data: Redis sees only a keyed hash of it.
     phone_id = hmac.new(state.otp_secret, phone.encode(), hashlib.sha256).hexdigest()[:32]
-    windows = []
-    for kind, ident, limit in (("phone", phone_id, state.per_phone), ("ip", ip, state.per_ip)):
+    keys: list[str] = []
+    args: list[int] = []
+    for parts, limit in ((("ip", ip), state.per_ip),
+                         (("phone-ip", phone_id, ip), state.per_phone),
+                         (("phone", phone_id), state.per_phone_total)):
         start = int(now // limit.period) * limit.period
-        windows.append((ctx.keys("otp-sends", kind, ident, str(start)),
-                        start + limit.period + 1))
-    async with ctx.redis.pipeline(transaction=False) as pipe:
-        for key, expiry in windows:
-            pipe.incr(key)
-            pipe.expireat(key, expiry)
-        results = await pipe.execute()
-    return results[0], results[2], max(1, int(windows[1][1] - now))
+        keys.append(ctx.keys("otp-sends", *parts, str(start)))
+        args += [limit.count, start + limit.period + 1]
+    refused = await ctx.redis.register_script(_COUNT_SENDS)(keys=keys, args=args)
+    return int(refused), max(1, int(args[1] - now))
 
 
 async def request_otp(ctx: Ctx, actor: Actor | None, body: OtpRequest, *, ip: str
@@ -158,25 +193,38 @@ async def request_otp(ctx: Ctx, actor: Actor | None, body: OtpRequest, *, ip: st
     """Send a code to the phone.
 
     The answer has the same shape whether the number belongs to a user or not, and also when
-    the number's own send limit is reached: then no SMS goes out and the challenge id is a
-    dead one (so nobody learns from the answer whether a number is being targeted). Only the
-    caller's own IP limit is told apart (429), which says nothing about the number.
+    one of the number's send limits is reached: then no SMS goes out and the challenge id is
+    a dead one (so nobody learns from the answer whether a number is being targeted). Only
+    the caller's own IP limit is told apart (429), which says nothing about the number.
 
-    :param ip: the caller's address, for the per-IP limit.
+    Three limits apply, checked in this order, and a request refused by one is not counted
+    by the ones after it (so a request refused with 429 uses up nothing of the number's):
+
+    1. ``otp_per_ip``: requests from the caller's address, for any numbers (429).
+    2. ``otp_per_phone``: codes sent to this number *from this address*. One address cannot
+       use up a number's quota for everyone else: the owner, asking from their own phone or
+       network, still gets a code.
+    3. ``otp_per_phone_total``: codes sent to this number from every address together, a
+       higher ceiling against SMS bombing from many addresses. Reaching it takes many
+       addresses (ceiling / ``otp_per_phone`` of them), each spending its own IP quota.
+
+    :param ip: the caller's address, for the per-IP limits (``"unknown"`` when it has none:
+        such callers share one).
     """
     settings, state = ctx.settings, ctx.state
     phone = normalise_phone(body.phone, settings.default_region)
     challenge_id = uuid7()
     expires_at = (ctx.clock.now() + dt.timedelta(seconds=settings.otp_ttl)
                   ).replace(microsecond=0)
-    phone_count, ip_count, ip_reset = await _count_sends(ctx, phone, ip)
-    if ip_count > state.per_ip.count:
+    refused, ip_reset = await _count_sends(ctx, phone, ip)
+    if refused == _IP_LIMITED:
         OTP_SENDS.labels("ip_limited").inc()
         raise TooManyRequests("too many code requests from this address",
                               headers={"Retry-After": str(ip_reset)})
-    if phone_count > state.per_phone.count:
+    if refused != _SENT:
         OTP_SENDS.labels("phone_limited").inc()
-        log.info("auth: OTP send limit reached for a phone number; no SMS sent")
+        log.info("auth: OTP send limit reached for a phone number (%s); no SMS sent",
+                 "from this address" if refused == _PHONE_IP_LIMITED else "in all")
         return OtpChallenge(challenge_id=challenge_id, expires_at=expires_at)
     code = f"{secrets.randbelow(10 ** 6):06d}"
     await store.create_challenge(ctx.db, challenge_id, phone,
@@ -226,11 +274,14 @@ async def verify_otp(ctx: Ctx, actor: Actor | None, body: OtpVerify) -> SignedIn
 
 
 async def _issue(ctx: Ctx, tx: Tx, user_id: uuid.UUID, session_id: uuid.UUID,
-                 roles: list[str]) -> Tokens:
-    keyring = ctx.state.keyring
+                 roles: list[str], session_started_at: dt.datetime | None = None) -> Tokens:
+    """New tokens of a session; the refresh token never outlives the session's maximum age
+    (``plugins.auth.session_max_age`` after ``session_started_at``, default now)."""
+    keyring, settings, now = ctx.state.keyring, ctx.settings, ctx.clock.now()
     refresh_token = new_refresh_token()
-    refresh_expires = (ctx.clock.now() + dt.timedelta(seconds=ctx.settings.refresh_ttl)
-                       ).replace(microsecond=0)
+    session_ends = (session_started_at or now) + dt.timedelta(seconds=settings.session_max_age)
+    refresh_expires = min(now + dt.timedelta(seconds=settings.refresh_ttl), session_ends
+                          ).replace(microsecond=0)
     await store.add_refresh_token(tx, uuid7(), session_id, user_id,
                                   hash_refresh_token(refresh_token), refresh_expires)
     access, _ = keyring.issue(str(user_id), roles, str(session_id))
@@ -244,16 +295,22 @@ async def refresh(ctx: Ctx, actor: Actor | None, body: RefreshIn) -> Tokens:
     its whole session (``auth.refresh_reuse_detected``): whoever holds the newer one (thief or
     owner) is signed out.
 
-    :raises InvalidRefreshToken: unknown, expired, revoked or already used.
+    Refreshing extends a session, but never past ``plugins.auth.session_max_age`` after its
+    sign-in: then every refresh fails and the user signs in again.
+
+    :raises InvalidRefreshToken: unknown, expired, revoked, already used, or of a session
+        older than its maximum age.
     """
     token_hash = hash_refresh_token(body.refresh_token)
+    max_age = dt.timedelta(seconds=ctx.settings.session_max_age)
     tokens = None
     async with ctx.db.transaction() as tx:
-        row = await store.rotate(tx, token_hash)
+        row = await store.rotate(tx, token_hash, max_age)
         if row is not None:
             await store.touch_session(tx, row["family_id"])
             roles = await store.roles_of(tx, row["user_id"])
-            tokens = await _issue(ctx, tx, row["user_id"], row["family_id"], roles)
+            tokens = await _issue(ctx, tx, row["user_id"], row["family_id"], roles,
+                                  row["session_started_at"])
         else:
             seen = await store.find_token(tx, token_hash)
             if seen is not None and seen["rotated"] and await store.revoke_session(

@@ -80,9 +80,11 @@ class AuthSettings:
     otp_secret: str = attrs.field(default="", metadata=dev_secret())
     otp_ttl: int = attrs.field(default=300, validator=_positive)
     otp_max_attempts: int = attrs.field(default=5, validator=_positive)
-    # Codes sent per phone number, and OTP requests per client IP.
+    # OTP requests per client IP; codes sent to one phone number from one client IP; and
+    # codes sent to one phone number from all addresses together (the ceiling).
     otp_per_phone: str = attrs.field(default="3/hour", validator=_rate)
     otp_per_ip: str = attrs.field(default="10/hour", validator=_rate)
+    otp_per_phone_total: str = attrs.field(default="10/hour", validator=_rate)
 
     # The current ES256 signing key (PKCS#8 PEM), and older public keys still accepted.
     signing_key: str = attrs.field(default="", metadata=_dev_signing_key())
@@ -91,6 +93,9 @@ class AuthSettings:
     audience: str = "propmubi-api"
     access_ttl: int = attrs.field(default=900, validator=_positive)
     refresh_ttl: int = attrs.field(default=30 * 86400, validator=_positive)
+    # Seconds a sign-in session lives in all, however often it is refreshed; then refresh
+    # fails (401) and the user signs in again.
+    session_max_age: int = attrs.field(default=90 * 86400, validator=_positive)
 
     # A propmubi_sms_providers name: "console" (logs codes; refused in production) or "http".
     sms_provider: str = "console"

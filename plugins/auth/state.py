@@ -30,8 +30,11 @@ class AuthState:
 
     :ivar keyring: the access-token signing key and every public key still accepted.
     :ivar sms: the SMS provider chosen by ``plugins.auth.sms_provider``.
-    :ivar per_phone: codes sent per phone number (``plugins.auth.otp_per_phone``).
+    :ivar per_phone: codes sent per phone number from one client address
+        (``plugins.auth.otp_per_phone``).
     :ivar per_ip: OTP requests per client address (``plugins.auth.otp_per_ip``).
+    :ivar per_phone_total: codes sent per phone number from all addresses
+        (``plugins.auth.otp_per_phone_total``).
     :ivar otp_secret: the HMAC key of stored codes and of phone numbers in Redis keys.
     :ivar pii: the keyring that seals and opens KYC identity numbers.
     """
@@ -40,6 +43,7 @@ class AuthState:
     sms: Any
     per_phone: RateLimit
     per_ip: RateLimit
+    per_phone_total: RateLimit
     otp_secret: bytes
     pii: PiiKeyring
 
@@ -72,7 +76,9 @@ async def start(ctx: Ctx) -> AuthState:
                        setting="plugins.auth.sms_provider")
     return AuthState(
         keyring=keyring, sms=sms, per_phone=RateLimit.parse(settings.otp_per_phone),
-        per_ip=RateLimit.parse(settings.otp_per_ip), otp_secret=otp_secret.encode(),
+        per_ip=RateLimit.parse(settings.otp_per_ip),
+        per_phone_total=RateLimit.parse(settings.otp_per_phone_total),
+        otp_secret=otp_secret.encode(),
         # Last, so that the checks above come first (as their error messages are tested).
         pii=keyring_from_settings(settings, production))
 

@@ -86,19 +86,23 @@ async def add_refresh_token(tx: Tx, token_id: uuid.UUID, session_id: uuid.UUID,
 
 
 # Conditional: of two concurrent exchanges of one token, the second waits for the first's row
-# lock, re-checks rotated_at, and matches nothing.
+# lock, re-checks rotated_at, and matches nothing. A session older than its maximum age is
+# not live, however recently it was refreshed.
 _ROTATE = """
 UPDATE auth_refresh_tokens t SET rotated_at = now()
 FROM auth_sessions s
 WHERE t.token_hash = %s AND t.rotated_at IS NULL AND t.revoked_at IS NULL
   AND t.expires_at > now() AND s.id = t.family_id AND s.revoked_at IS NULL
-RETURNING t.family_id, t.user_id
+  AND s.created_at > now() - %s
+RETURNING t.family_id, t.user_id, s.created_at AS session_started_at
 """
 
 
-async def rotate(tx: Tx, token_hash: bytes) -> dict[str, Any] | None:
-    """Mark a live token as exchanged; its family and user, or None when it is not live."""
-    return await tx.fetchrow(_ROTATE, (token_hash,))
+async def rotate(tx: Tx, token_hash: bytes, max_age: dt.timedelta
+                 ) -> dict[str, Any] | None:
+    """Mark a live token of a session younger than ``max_age`` as exchanged; its family, user
+    and the session's start, or None when it is not live."""
+    return await tx.fetchrow(_ROTATE, (token_hash, max_age))
 
 
 async def touch_session(tx: Tx, session_id: uuid.UUID) -> None:

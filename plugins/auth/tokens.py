@@ -2,7 +2,10 @@
 
 Verification never trusts the token's header for the algorithm: ES256 is fixed here, so
 ``alg: none`` and HS256-signed-with-the-public-key tokens are refused. The header's ``kid``
-only picks which of our public keys to try; an unknown ``kid`` is refused.
+only picks which of our public keys to try; an unknown ``kid`` is refused. The header's
+``typ`` must be :data:`ACCESS_TOKEN_TYPE` (what :meth:`KeyRing.issue` sets), so that no other
+kind of token signed with the same key passes for an access token, and the ``sub`` must be a
+user id (a UUID): anything else is refused as malformed rather than failing later.
 """
 
 from __future__ import annotations
@@ -24,10 +27,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
-__all__ = ["ALGORITHM", "InvalidToken", "KeyRing", "hash_refresh_token", "new_refresh_token"]
+__all__ = ["ACCESS_TOKEN_TYPE", "ALGORITHM", "InvalidToken", "KeyRing", "hash_refresh_token",
+           "new_refresh_token"]
 
 #: The only algorithm accepted (never read from a token).
 ALGORITHM = "ES256"
+#: The ``typ`` header of access tokens: set by :meth:`KeyRing.issue`, required by verification.
+ACCESS_TOKEN_TYPE = "JWT"
 _REQUIRED = ["exp", "iat", "sub", "iss", "aud"]
 # Clock skew tolerated between our own web processes (seconds).
 _LEEWAY = 5
@@ -37,6 +43,16 @@ VERIFIED_CACHE_SIZE = 10_000
 
 class InvalidToken(Exception):
     """An access token was refused; the message says why (safe to show the caller)."""
+
+
+def _is_uuid(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _b64(data: bytes) -> str:
@@ -112,7 +128,7 @@ class KeyRing:
         if session:
             claims["sid"] = session
         token = jwt.encode(claims, self._private, algorithm=ALGORITHM,
-                           headers={"kid": self.kid})
+                           headers={"kid": self.kid, "typ": ACCESS_TOKEN_TYPE})
         return token, expires.replace(microsecond=0)
 
     def verify(self, token: str) -> Claims:
@@ -140,6 +156,8 @@ class KeyRing:
         key = self.public.get(kid) if isinstance(kid, str) else None
         if key is None:
             raise InvalidToken("unknown signing key")
+        if header.get("typ") != ACCESS_TOKEN_TYPE:
+            raise InvalidToken("not an access token (typ)")
         try:
             claims = jwt.decode(token, key, algorithms=[ALGORITHM], audience=self.audience,
                                 issuer=self.issuer, leeway=_LEEWAY,
@@ -148,11 +166,12 @@ class KeyRing:
             raise InvalidToken("the token has expired") from None
         except jwt.InvalidTokenError as exc:
             raise InvalidToken(str(exc) or "invalid token") from None
-        roles = claims.get("roles", [])
-        if not isinstance(claims["sub"], str) or not isinstance(roles, list):
+        roles, session = claims.get("roles", []), claims.get("sid")
+        if (not _is_uuid(claims["sub"]) or not isinstance(roles, list)
+                or not (session is None or isinstance(session, str))):
             raise InvalidToken("malformed claims")
         return Claims(subject=claims["sub"], roles=tuple(str(r) for r in roles),
-                      session=claims.get("sid"),
+                      session=session,
                       expires_at=dt.datetime.fromtimestamp(claims["exp"], dt.UTC))
 
     def jwks(self) -> dict[str, Any]:

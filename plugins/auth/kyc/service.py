@@ -35,7 +35,7 @@ from propmubi_plugins.auth.kyc.models import (
     RevealForm,
     Rotation,
 )
-from propmubi_plugins.auth.service import check_own, event_actor
+from propmubi_plugins.auth.service import check_own, event_actor, stored_ip
 from propmubi_plugins.auth.state import Ctx
 
 NOT_STARTED, SUBMITTED, VERIFIED, REJECTED, RESUBMITTED = (
@@ -203,7 +203,8 @@ async def reveal(ctx: Ctx, actor: Actor, record_id: uuid.UUID, form: RevealForm,
                  ip: str | None) -> uuid.UUID:
     """Audit a staff member's reveal of one number; the reveal's id (its page shows it).
 
-    :param ip: where the staff member asked from, kept in the audit.
+    :param ip: where the staff member asked from, kept in the audit (NULL when it is not
+        an IP).
     :raises Forbidden: the actor is not a staff member.
     :raises ValidationFailed: no reason (field ``reason``).
     :raises NotFound: the record has no number of that kind.
@@ -218,7 +219,7 @@ async def reveal(ctx: Ctx, actor: Actor, record_id: uuid.UUID, form: RevealForm,
             raise NotFound(f"KYC record {record_id} has no {form.kind} number")
         reveal_id = uuid7()
         await store.add_reveal(tx, reveal_id, record_id, row["user_id"], form.kind, staff_id,
-                               reason[:500], ip)
+                               reason[:500], stored_ip(ip))
     return reveal_id
 
 

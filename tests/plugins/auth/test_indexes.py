@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from propmubi_plugins.auth import store
@@ -19,5 +20,5 @@ async def test_guess_and_rotate_use_indexes(services):
     guess = await plan(services, store._GUESS,
                        {"id": uuid.uuid4(), "hash": b"x" * 32, "max": 5})
     assert "Index" in guess and "Seq Scan" not in guess, guess
-    rotate = await plan(services, store._ROTATE, (b"x" * 32,))
+    rotate = await plan(services, store._ROTATE, (b"x" * 32, dt.timedelta(days=90)))
     assert "auth_refresh_tokens_token_hash_key" in rotate and "Seq Scan" not in rotate, rotate

@@ -280,3 +280,14 @@ async def test_only_console_reviewers_decide_and_reveal(client, services):
     assert await services.db.fetchval("SELECT status FROM auth_kyc_records") == "submitted"
     assert await services.db.fetchval("SELECT count(*) FROM auth_kyc_reveals") == 0
     assert len(await events(services)) == 1
+
+
+async def test_a_reveal_from_an_address_that_is_no_ip_stores_null(client, services):
+    _, headers = await applicant(client, services)
+    record_id = uuid.UUID((await (await put(client, headers)).json())["id"])
+    reviewer = await staff_id(services)
+    await reveal(services, record_id, "pan", "ticket 1", reviewer, "unknown")
+    await reveal(services, record_id, "pan", "ticket 2", reviewer, "2001:DB8::0:1")
+    rows = await services.db.fetch("SELECT reason, ip FROM auth_kyc_reveals ORDER BY reason")
+    assert [(r["reason"], r["ip"]) for r in rows] == [("ticket 1", None),
+                                                     ("ticket 2", "2001:db8::1")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 from prometheus_client import REGISTRY
 
@@ -105,3 +106,19 @@ async def test_an_expired_refresh_token_is_refused(client, services):
     await services.db.execute(
         "UPDATE auth_refresh_tokens SET expires_at = now() - interval '1 second'")
     assert (await refresh(client, tokens["refresh_token"])).status == 401
+
+
+async def test_a_session_older_than_session_max_age_cannot_refresh(client, services):
+    tokens = await sign_in(client)
+    await services.db.execute(
+        "UPDATE auth_sessions SET created_at = now() - interval '89 days'")
+    response = await refresh(client, tokens["refresh_token"])
+    assert response.status == 200  # still within plugins.auth.session_max_age (90 days)
+    renewed = await response.json()
+    started = await services.db.fetchval("SELECT created_at FROM auth_sessions")
+    # The new refresh token does not outlive the session.
+    expires = dt.datetime.fromisoformat(renewed["refresh_expires_at"])
+    assert expires <= started + dt.timedelta(days=90)
+    await services.db.execute(
+        "UPDATE auth_sessions SET created_at = now() - interval '90 days 1 second'")
+    assert (await refresh(client, renewed["refresh_token"])).status == 401

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import time
+import uuid
 
 import jwt
 import pytest
@@ -18,6 +19,7 @@ from tests.plugins.auth.conftest import (
     PHONE,
     SIGNING_KEY,
     STRANGER_KEY,
+    auth_state,
     bearer,
     public_pem,
     sign_in,
@@ -163,15 +165,33 @@ def test_a_remembered_token_is_refused_once_it_expires():
                    ttl=60)
     # Expired 3.8-4.8 s ago (exp is whole seconds): inside the 5 s leeway, so it verifies.
     issued = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=63.8)
-    token, _ = ring.issue("user-1", ["buyer"], "s1", now=issued)
-    assert ring.verify(token).subject == "user-1"
-    assert ring.verify(token).subject == "user-1"  # from memory
+    user_1, user_2 = str(uuid.uuid4()), str(uuid.uuid4())
+    token, _ = ring.issue(user_1, ["buyer"], "s1", now=issued)
+    assert ring.verify(token).subject == user_1
+    assert ring.verify(token).subject == user_1  # from memory
     time.sleep(1.3)
     with pytest.raises(InvalidToken):
         ring.verify(token)
     # A tampered copy of a remembered token is a different string: checked, refused.
-    fresh, _ = ring.issue("user-2", ["buyer"], "s2")
+    fresh, _ = ring.issue(user_2, ["buyer"], "s2")
     ring.verify(fresh)
     head, body, sig = fresh.split(".")
     with pytest.raises(InvalidToken):
         ring.verify(f"{head}.{body}.{sig[:-2]}AA")
+
+
+async def test_a_signed_token_whose_subject_is_no_uuid_is_refused(client):
+    keyring = auth_state(client).keyring
+    token, _ = keyring.issue("not-a-uuid", ["buyer"], None)
+    challenge = await refused(client, token)
+    assert "malformed" in challenge
+
+
+@pytest.mark.parametrize("typ", ["at+jwt", "refresh", None])
+async def test_a_token_of_another_typ_is_refused(client, typ):
+    tokens = await sign_in(client)
+    token = jwt.encode(claims(tokens["user_id"]), SIGNING_KEY, algorithm="ES256",
+                       headers={"kid": kid_of(SIGNING_KEY), "typ": typ})
+    assert jwt.get_unverified_header(token).get("typ") == typ
+    challenge = await refused(client, token)
+    assert "typ" in challenge
