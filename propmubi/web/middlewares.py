@@ -17,6 +17,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import unquote_plus
 
 import orjson
 from aiohttp import web
@@ -44,7 +45,8 @@ from propmubi.web.appkeys import REQUEST_ID as REQUEST_ID_KEY
 from propmubi.web.appkeys import is_console_path
 from propmubi.web.routing import ROUTE_KEY, RouteSpec
 
-__all__ = ["REQUEST_ID_HEADER", "build_middlewares", "error_response", "problem_response"]
+__all__ = ["PII_PARAMS", "REQUEST_ID_HEADER", "build_middlewares", "error_response",
+           "problem_response", "redact_path_qs"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -215,6 +217,27 @@ def _body_limit(request: web.Request, default: int) -> float:
 
 _EXPOSE = "X-Request-ID, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"
 
+#: Query parameters whose values are personal data or secrets: the access log shows their
+#: names only (``?q=[redacted]``). Compared without case.
+PII_PARAMS = frozenset({"q", "phone", "email", "token", "code", "password", "otp",
+                        "access_token", "refresh_token", "id_token", "secret"})
+REDACTED = "[redacted]"
+
+
+def redact_path_qs(path_qs: str) -> str:
+    """``path_qs`` with the values of :data:`PII_PARAMS` in its query replaced by
+    ``[redacted]``; other parameters, their order and their encoding are kept."""
+    path, mark, query = path_qs.partition("?")
+    if not mark or not query:
+        return path_qs
+    parts = []
+    for part in query.split("&"):
+        name = part.partition("=")[0]
+        if unquote_plus(name).strip().lower() in PII_PARAMS:
+            part = f"{name}={REDACTED}"
+        parts.append(part)
+    return f"{path}?{'&'.join(parts)}"
+
 
 def _edge(config: Config) -> Any:
     log_access = config.http.access_log
@@ -249,7 +272,10 @@ def _edge(config: Config) -> Any:
         token = REQUEST_ID.set(request_id)
         started = time.perf_counter()
         origin = request.headers.get("Origin")
-        cors = origin is not None and (allow_all or origin in allowed)
+        # Never on the console: its cookie session must not be readable from another site,
+        # whatever origins the API allows (no preflight answer either).
+        cors = (origin is not None and (allow_all or origin in allowed)
+                and not is_console_path(request.path))
         is_preflight = False
         response: web.StreamResponse | None = None
         redirect: web.HTTPException | None = None
@@ -304,7 +330,8 @@ def _edge(config: Config) -> Any:
             code = response.status if response is not None else 499
             _observe(method, route, code, elapsed)
             if log_access:
-                access_log.info("%s %s %s", request.method, request.path_qs, code, extra={
+                access_log.info("%s %s %s", request.method, redact_path_qs(request.path_qs),
+                                code, extra={
                     "request_id": request_id, "method": request.method, "path": request.path,
                     "route": route, "status": code, "duration_ms": round(elapsed * 1000, 2),
                     "remote": request.remote})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 
@@ -25,19 +26,32 @@ LIMITER_ERRORS = Counter("propmubi_http_rate_limiter_errors_total",
                          "Rate-limit checks skipped because Redis did not answer (fail open).")
 
 
+def _ip(text: str | None) -> str | None:
+    """``text`` as a canonical IP address (no IPv6 zone), or None when it is not one."""
+    if not text:
+        return None
+    try:
+        return str(ipaddress.ip_address(text.strip().partition("%")[0]))
+    except ValueError:
+        return None
+
+
 def client_ip(request: web.Request, trust_forwarded: bool) -> str:
     """The caller's address: behind a trusted proxy, the last ``X-Forwarded-For`` entry.
 
     The last entry is the one our proxy appended (the address it saw); earlier entries come
     from the client and would let anyone pick a fresh identity per request.
+
+    The answer is always a canonical IP address (one address has one spelling, so one
+    limit), or ``"unknown"``: a last forwarded entry that is not an IP, or a peer without an
+    IP address (a unix socket), is ``"unknown"`` (the proxy's own address is not the
+    client's). Code that stores the address in an ``inet`` column stores NULL for it.
     """
     if trust_forwarded:
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        if forwarded:
-            last = forwarded.rpartition(",")[2].strip()
-            if last:
-                return last
-    return request.remote or "unknown"
+        last = request.headers.get("X-Forwarded-For", "").rpartition(",")[2].strip()
+        if last:
+            return _ip(last) or "unknown"
+    return _ip(request.remote) or "unknown"
 
 
 # One round trip and one command for every limit of a request: INCR each window's counter and

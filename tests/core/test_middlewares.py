@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 import uuid
+from io import StringIO
 
 import orjson
 import pytest
@@ -79,6 +80,29 @@ async def test_access_log_off_by_config(client, caplog):
     caplog.set_level(logging.INFO, logger="propmubi.access")
     await client.get("/health")
     assert not [r for r in caplog.records if r.name == "propmubi.access"]
+
+
+@overrides(http={"access_log": True})
+async def test_access_log_redacts_personal_query_values(client, caplog):
+    caplog.set_level(logging.INFO, logger="propmubi.access")
+    stream = StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logging.getLogger("propmubi.access").addHandler(handler)
+    try:
+        await client.get("/console/users?q=%2B919876543210&page=2")
+        await client.get(f"{NOTES}?Phone=9876543210&email=a%40b.example&token=t0k3n"
+                         "&code=424242&x=1&q")
+    finally:
+        logging.getLogger("propmubi.access").removeHandler(handler)
+    messages = [r.getMessage() for r in caplog.records if r.name == "propmubi.access"]
+    assert len(messages) == 2
+    assert "/console/users?q=[redacted]&page=2" in messages[0]
+    assert (f"{NOTES}?Phone=[redacted]&email=[redacted]&token=[redacted]&code=[redacted]"
+            "&x=1&q=[redacted]") in messages[1]
+    logged = stream.getvalue() + "".join(messages)
+    for secret in ["919876543210", "9876543210", "a%40b", "a@b", "t0k3n", "424242"]:
+        assert secret not in logged
 
 
 # -- security headers ---------------------------------------------------------------------------
@@ -173,6 +197,28 @@ async def test_cors_wildcard_never_allows_credentials(client):
     resp = await client.get(NOTES, headers={"Origin": "https://any.example"})
     assert resp.headers["Access-Control-Allow-Origin"] == "*"
     assert "Access-Control-Allow-Credentials" not in resp.headers
+
+
+@pytest.mark.parametrize("config_overrides", [{"http": {"cors_origins": [ORIGIN]}},
+                                              {"http": {"cors_origins": ["*"]}}],
+                         indirect=True)
+async def test_console_is_never_cors_enabled(client):
+    # Its cookie session must not be readable, or its forms posted, from another site.
+    for path in ["/console", "/console/login", "/console/reference/notes"]:
+        for headers in [{}, {"X-Test-Staff-Role": "staff"}]:
+            resp = await client.get(path, headers={"Origin": ORIGIN, **headers},
+                                    allow_redirects=False)
+            assert not [h for h in resp.headers if h.lower().startswith("access-control-")], \
+                (path, resp.status, dict(resp.headers))
+        resp = await client.options(path, headers={
+            "Origin": ORIGIN, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "Content-Type"})
+        assert resp.status != 204, path
+        assert not [h for h in resp.headers if h.lower().startswith("access-control-")], \
+            (path, resp.status, dict(resp.headers))
+    # The API next to it still is.
+    resp = await client.get(NOTES, headers={"Origin": ORIGIN})
+    assert "Access-Control-Allow-Origin" in resp.headers
 
 
 # -- body size ----------------------------------------------------------------------------------

@@ -14,13 +14,20 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+# The last word being typed, as a prefix query. It is folded first and then quoted as one
+# tsquery lexeme (quotes doubled, backslashes escaped): folding can turn a plain letter into
+# query syntax (unaccent makes "ŉ" into "'n" and "⑴" into "(1)"), which to_tsquery would
+# reject as a syntax error. Quoted, the text is only split into words; none is an empty query.
+_PREFIX = ("to_tsquery('pg_catalog.simple', '''' || replace(replace("
+           r"catalog_fold(%(q_last)s), '\', '\\'), '''', '''''') || ''':*')")
+
 # The text query, three shapes: plain web search; web search and a prefix match on the last
-# word being typed; only that prefix.
+# word being typed; only that prefix. websearch_to_tsquery accepts any text.
 TSQUERY = {
     "web": "websearch_to_tsquery('pg_catalog.simple', catalog_fold(%(q)s))",
     "web_prefix": "(websearch_to_tsquery('pg_catalog.simple', catalog_fold(%(q_head)s))"
-                  " && to_tsquery('pg_catalog.simple', catalog_fold(%(q_last)s) || ':*'))",
-    "prefix": "to_tsquery('pg_catalog.simple', catalog_fold(%(q_last)s) || ':*')",
+                  f" && {_PREFIX})",
+    "prefix": _PREFIX,
 }
 
 _EARTH_POINT = "catalog_earth(%(lat)s, %(lng)s)"
