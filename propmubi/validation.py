@@ -30,13 +30,49 @@ from cattrs.errors import (
 
 from propmubi.errors import FieldError
 
-__all__ = ["json_converter", "query_converter", "structure_input", "unstructure"]
+__all__ = ["INT_MAX", "INT_MIN", "JSON_SCHEMA_ATTR", "SPACE_CLASS", "json_converter",
+           "json_schema", "not_blank", "query_converter", "structure_input", "unstructure"]
+
+#: The characters ``str.strip()`` removes (Python's whitespace) as the body of a regular
+#: expression character class, in ``\\uXXXX`` escapes (read alike by ECMA-262, JSON Schema's
+#: dialect, and Python): ``f"[^{SPACE_CLASS}]"`` is a character that is not blank.
+SPACE_CLASS = "".join(f"\\u{c:04x}" for c in range(0x10000) if chr(c).isspace())
+#: The attribute of a validator holding the JSON Schema keywords it stands for (see
+#: :func:`json_schema`); the OpenAPI generator reads it.
+JSON_SCHEMA_ATTR = "__json_schema__"
+_V = typing.TypeVar("_V")
+
+
+def json_schema(**keywords: Any) -> typing.Callable[[_V], _V]:
+    """Say which JSON Schema keywords a hand-written validator enforces, so that the OpenAPI
+    document states what the server accepts::
+
+        @json_schema(minimum=1, maximum=50)
+        def _limit(instance, attribute, value): ...
+
+    ``items`` (a schema) is merged into the items of an array field. Keep the keywords exactly
+    as strict as the validator: a client generating data from the document must get no 422
+    for a value the document allows.
+    """
+
+    def mark(validator: _V) -> _V:
+        setattr(validator, JSON_SCHEMA_ATTR, keywords)
+        return validator
+
+    return mark
+
+
+@json_schema(**{"x-not-blank": True})
+def not_blank(instance: Any, attribute: Any, value: str | None) -> None:
+    """Refuse a string of only whitespace (None passes: combine with ``optional``)."""
+    if value is not None and not value.strip():
+        raise ValueError("must not be blank")
 
 
 _JSON_KINDS = {str: "string", int: "integer", float: "number", bool: "boolean",
                type(None): "null", list: "array", dict: "object"}
 # PostgreSQL's bigint; a larger integer would fail in the database as a 500.
-_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
 
 def _kind(value: Any) -> str:
@@ -79,12 +115,16 @@ def _base_converter(strict: bool) -> cattrs.Converter:
         raise _reject("a string", value)
 
     def _int(value: Any, _: type) -> int:
+        # JSON Schema's "integer" includes 17.0 (a number with no fractional part): take it,
+        # as the OpenAPI document promises. A query string's digits are checked the same way.
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        elif not strict and isinstance(value, str) and re.fullmatch(r"[+-]?\d{1,19}", value):
+            value = int(value)
         if isinstance(value, int) and not isinstance(value, bool):
-            if _INT_MIN <= value <= _INT_MAX:
+            if INT_MIN <= value <= INT_MAX:
                 return value
             raise ValueError("expected an integer within the 64-bit range")
-        if not strict and isinstance(value, str) and re.fullmatch(r"[+-]?\d{1,18}", value):
-            return int(value)
         raise _reject("an integer", value)
 
     def _float(value: Any, _: type) -> float:

@@ -16,14 +16,26 @@ import attrs
 
 from propmubi import __version__
 from propmubi.errors import PROBLEM_BASE
+from propmubi.validation import INT_MAX, INT_MIN, JSON_SCHEMA_ATTR, SPACE_CLASS
 from propmubi.web.auth import BEARER_SCHEME
 from propmubi.web.routing import RouteSpec
 
 __all__ = ["build_openapi", "schema_for"]
 
+#: Every text field, unless a pattern of its own says so: PostgreSQL text cannot hold NUL,
+#: so the server refuses it.
+NO_NUL = "^[^\\u0000]*$"
+#: A text with ``not_blank``: at least one character that is not whitespace.
+NOT_BLANK = f"[^{SPACE_CLASS}]"
+# While a field's validators are read, its patterns are collected under these keys (then
+# :func:`_finish_text` writes them as one pattern where it can: one generates far better).
+_PATTERNS, _NOT_BLANK = "x-patterns", "x-not-blank"
+# A pattern made of one repeated atom: "any character but C" (and perhaps "or CRLF").
+_REPEATED = re.compile(r"\^(\[\^([^\]]*)\]|\(\?:\[\^([^\]]*)\]\|\\r\\n\))\*\$")
 _SIMPLE: dict[Any, dict[str, Any]] = {
     str: {"type": "string"},
-    int: {"type": "integer"},
+    # PostgreSQL's bigint: the server refuses (422) what it cannot store.
+    int: {"type": "integer", "minimum": INT_MIN, "maximum": INT_MAX},
     float: {"type": "number"},
     bool: {"type": "boolean"},
     dt.datetime: {"type": "string", "format": "date-time"},
@@ -52,27 +64,116 @@ PROBLEM_SCHEMA = {
 }
 
 
-def _constraints(validator: Any, schema: dict[str, Any]) -> None:
-    """Translate attrs' built-in validators into JSON Schema keywords (best effort)."""
+_COMPARE = {"<": "exclusiveMaximum", "<=": "maximum", ">": "exclusiveMinimum", ">=": "minimum"}
+
+
+def _kind(tp: Any) -> str | None:
+    """The JSON type a field's value takes, ``None`` aside ("string", "array", ...)."""
+    tp = _without_none(tp)
+    if typing.get_origin(tp) in (list, tuple, set, frozenset, Sequence):
+        return "array"
+    kind: str | None = _SIMPLE.get(tp, {}).get("type")
+    return kind
+
+
+def _without_none(tp: Any) -> Any:
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and len(args) == 1:
+        return args[0]
+    return tp
+
+
+def _is_texts(tp: Any) -> bool:
+    """A list of texts (whose items get the text rules)."""
+    tp = _without_none(tp)
+    args = typing.get_args(tp)
+    return typing.get_origin(tp) in (list, tuple, set, frozenset, Sequence) and args[:1] == (str,)
+
+
+def _add_pattern(schema: dict[str, Any], pattern: str) -> None:
+    patterns = schema.setdefault(_PATTERNS, [])
+    if pattern not in patterns:
+        patterns.append(pattern)
+
+
+def _finish_text(schema: dict[str, Any], text: bool) -> None:
+    """Write the collected patterns of a text (``text``: a ``str`` field) or of a list of
+    texts' items: no NUL unless a pattern already deals with it, not blank folded into a
+    repeated-atom pattern where there is one; a second pattern goes into ``allOf``."""
+    holders = [schema, *schema.get("anyOf", ())]  # a list, or a list or null
+    items = next((h["items"] for h in holders if isinstance(h.get("items"), dict)), None)
+    if items is not None and (text or _PATTERNS in items or _NOT_BLANK in items):
+        _finish_text(items, text)
+        text = False
+    patterns: list[str] = schema.pop(_PATTERNS, [])
+    not_blank = schema.pop(_NOT_BLANK, False)
+    if not text and not patterns and not not_blank:
+        return
+    if text and "enum" not in schema and not any("\\u0000" in p for p in patterns):
+        patterns.append(NO_NUL)
+    if not_blank:
+        for i, pattern in enumerate(patterns):
+            found = _REPEATED.fullmatch(pattern)
+            if found:
+                chars = found.group(2) if found.group(2) is not None else found.group(3)
+                atom = found.group(1)
+                patterns[i] = f"^{atom}*[^{chars}{SPACE_CLASS}]{atom}*$"
+                break
+        else:
+            patterns.append(NOT_BLANK)
+    if patterns:
+        schema["pattern"] = patterns[0]
+    if patterns[1:]:
+        schema["allOf"] = [{"pattern": p} for p in patterns[1:]]
+
+
+def _merge(schema: dict[str, Any], keywords: dict[str, Any]) -> None:
+    for key, value in keywords.items():
+        if key == _NOT_BLANK:
+            schema[_NOT_BLANK] = True
+        elif key == "pattern":
+            _add_pattern(schema, value)
+        elif key == "items" and isinstance(schema.get("items"), dict):
+            schema["items"] = items = dict(schema["items"])
+            _merge(items, value)
+        else:
+            schema[key] = value
+
+
+def _constraints(validator: Any, schema: dict[str, Any], kind: str | None = None,
+                 optional: bool = False) -> None:
+    """Translate a field's validators into JSON Schema keywords: attrs' own (``min_len``,
+    ``max_len``, ``in_``, ``lt``/``le``/``ge``/``gt``, ``matches_re``, ``optional``,
+    ``and_``) and those marked with :func:`propmubi.validation.json_schema`. ``kind`` is the
+    field's JSON type (a length is ``minLength`` or ``minItems``); ``optional`` lets null
+    through an ``enum``. Type-specific keywords sit beside an ``anyOf`` with null: they do not
+    apply to null."""
     if validator is None:
         return
+    hinted = getattr(validator, JSON_SCHEMA_ATTR, None)
+    if isinstance(hinted, dict):
+        _merge(schema, hinted)
+        return
     for inner in getattr(validator, "_validators", ()):  # and_()
-        _constraints(inner, schema)
+        _constraints(inner, schema, kind, optional)
     if hasattr(validator, "validator") and type(validator).__name__ == "_OptionalValidator":
-        _constraints(validator.validator, schema)
-    array = schema.get("type") == "array"
+        _constraints(validator.validator, schema, kind, optional=True)
+    array = (kind or schema.get("type")) == "array"
     if hasattr(validator, "max_length"):
         schema["maxItems" if array else "maxLength"] = validator.max_length
     if hasattr(validator, "min_length"):
         schema["minItems" if array else "minLength"] = validator.min_length
     if hasattr(validator, "compare_op"):
-        keyword = {"<": "exclusiveMaximum", "<=": "maximum", ">": "exclusiveMinimum",
-                   ">=": "minimum"}.get(validator.compare_op)
+        keyword = _COMPARE.get(validator.compare_op)
         if keyword:
             schema[keyword] = validator.bound
+            # A bound of its own replaces the 64-bit range an integer starts with.
+            plain = keyword.removeprefix("exclusive").lower()
+            if plain != keyword and schema.get(plain) in (INT_MIN, INT_MAX):
+                del schema[plain]
     if hasattr(validator, "options") and isinstance(validator.options, (list, tuple, set,
                                                                         frozenset)):
-        schema["enum"] = sorted(validator.options, key=str)
+        schema["enum"] = sorted(validator.options, key=str) + ([None] if optional else [])
     if hasattr(validator, "pattern") and isinstance(validator.pattern, re.Pattern):
         # JSON Schema patterns search; attrs' matches_re matches the whole value by default.
         pattern = validator.pattern.pattern
@@ -81,7 +182,7 @@ def _constraints(validator: Any, schema: dict[str, Any]) -> None:
             pattern = f"^(?:{pattern})$"
         elif func == "match":
             pattern = f"^(?:{pattern})"
-        schema["pattern"] = pattern
+        _add_pattern(schema, pattern)
 
 
 class _Components(dict[str, Any]):
@@ -155,7 +256,8 @@ def _object_schema(cls: type, components: dict[str, Any]) -> dict[str, Any]:
     required = []
     for field in attrs.fields(cls):
         schema = schema_for(field.type, components)
-        _constraints(field.validator, schema)
+        _constraints(field.validator, schema, _kind(field.type))
+        _finish_text(schema, _without_none(field.type) is str or _is_texts(field.type))
         if field.metadata.get("description"):
             schema["description"] = field.metadata["description"]
         if field.default is attrs.NOTHING:
@@ -171,6 +273,9 @@ def _object_schema(cls: type, components: dict[str, Any]) -> dict[str, Any]:
             inspect.cleandoc(cls.__doc__).split("\n\n")[0].split())
     if required:
         out["required"] = required
+    hinted = getattr(cls, JSON_SCHEMA_ATTR, None)  # a rule across fields (json_schema)
+    if isinstance(hinted, dict):
+        out.update(hinted)
     return out
 
 
@@ -181,10 +286,15 @@ def _parameters(cls: type | None, where: str, components: dict[str, Any]
     attrs.resolve_types(cls)
     out = []
     for field in attrs.fields(cls):
-        schema = schema_for(field.type, components)
-        _constraints(field.validator, schema)
-        if field.default is not attrs.NOTHING:
+        # A query or path value is never null: `X | None = None` only means "may be absent".
+        tp = _without_none(field.type)
+        schema = schema_for(tp, components)
+        _constraints(field.validator, schema, _kind(tp))
+        _finish_text(schema, tp is str or _is_texts(tp))
+        if field.default is not attrs.NOTHING and field.default is not None:
             _default(field, schema)
+        if None in schema.get("enum", ()):
+            schema["enum"] = [e for e in schema["enum"] if e is not None]
         param = {"name": field.name, "in": where,
                  "required": where == "path" or field.default is attrs.NOTHING,
                  "schema": schema}
@@ -194,6 +304,23 @@ def _parameters(cls: type | None, where: str, components: dict[str, Any]
             param["explode"] = True
         out.append(param)
     return out
+
+
+def _form_schema(cls: type, components: dict[str, Any]) -> dict[str, Any]:
+    """A multipart form's schema: a part is text or a file, never null (``X | None = None``
+    only means it may be left out)."""
+    ref = schema_for(cls, components)
+    schema = components[ref["$ref"].rsplit("/", 1)[1]]
+    for name, prop in schema.get("properties", {}).items():
+        options = prop.get("anyOf")
+        if options and {"type": "null"} in options:
+            rest = [o for o in options if o != {"type": "null"}]
+            prop.pop("anyOf")
+            if prop.get("default", 0) is None:
+                prop.pop("default")
+            schema["properties"][name] = {**rest[0], **prop} if len(rest) == 1 else {
+                "anyOf": rest, **prop}
+    return ref
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -218,7 +345,7 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
             "application/json": {"schema": schema_for(spec.body, components)}}}
     elif spec.form is not None:
         op["requestBody"] = {"required": True, "content": {
-            "multipart/form-data": {"schema": schema_for(spec.form, components)}}}
+            "multipart/form-data": {"schema": _form_schema(spec.form, components)}}}
     ok: dict[str, Any] = {"description": "Success"}
     if spec.status != 204:
         media = spec.content_type or "application/json"
@@ -239,7 +366,11 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
         op["responses"]["403"] = _problem("Lacks the role: " + ", ".join(spec.roles))
     for status in spec.errors:
         op["responses"][str(status)] = _problem("See the problem type")
-    op["responses"]["default"] = _problem("Error")
+    # Every status a route answers is listed above, so a client (and schemathesis' status
+    # code check) can rely on them; a 5xx is a server fault or a backing service down (503)
+    # or too slow (504), never an answer to the input.
+    op["responses"]["5XX"] = _problem("Server error: internal (500), a backing service "
+                                      "unavailable (503) or the request timed out (504)")
     return op
 
 

@@ -220,7 +220,7 @@ def _endpoint(spec: RouteSpec, guard: Guard | None, owner: str
     plan: Plan | None = None
     wants_ctx = takes_ctx(spec.handler)
     if guard is not None:
-        plan = guard.plan(spec.path, spec.name, spec.rate_limit, spec.timeout)
+        plan = guard.plan(spec.path, spec.name, spec.rate_limit, spec.timeout, spec.roles)
 
     async def endpoint(request: web.Request) -> web.StreamResponse:
         if plan is None:

@@ -14,7 +14,8 @@ from attrs import validators as v
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
-from propmubi.web.openapi import build_openapi, schema_for
+from propmubi.validation import INT_MAX, INT_MIN, json_schema, not_blank
+from propmubi.web.openapi import NO_NUL, NOT_BLANK, build_openapi, schema_for
 from propmubi.web.routing import Routes, mount
 
 NOTES = "/api/v1/reference/notes"
@@ -65,9 +66,10 @@ async def test_request_body_schema_with_constraints(doc):
         "additionalProperties": False,
         "required": ["text"],
         "properties": {
-            "text": {"type": "string", "minLength": 1, "maxLength": 200,
+            "text": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NO_NUL,
                      "description": "The note's text."},
-            "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 5},
+            "tags": {"type": "array", "items": {"type": "string", "pattern": NO_NUL},
+                     "maxItems": 5},
             "priority": {"type": "integer", "minimum": 0, "maximum": 5, "default": 0},
         },
     }
@@ -82,8 +84,8 @@ async def test_nested_schemas_enums_and_patterns(doc):
     assert echo["properties"]["colour"] == {"enum": ["red", "green"], "default": "red"}
     assert echo["properties"]["due"]["anyOf"] == [
         {"type": "string", "format": "date-time"}, {"type": "null"}]
-    assert echo["properties"]["labels"] == {"type": "object",
-                                            "additionalProperties": {"type": "integer"}}
+    assert echo["properties"]["labels"] == {"type": "object", "additionalProperties": {
+        "type": "integer", "minimum": INT_MIN, "maximum": INT_MAX}}
     assert echo["description"].endswith("optional date-times, maps.")  # a whole paragraph
     # attrs' matches_re must match the whole value; an unanchored JSON Schema pattern would
     # let clients send what the server refuses.
@@ -108,7 +110,7 @@ async def test_responses(doc):
     create = doc["paths"][NOTES]["post"]["responses"]
     assert create["201"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Note"}
-    for status in ["400", "413", "415", "422", "429", "default"]:
+    for status in ["400", "413", "415", "422", "429", "5XX"]:
         assert create[status]["content"]["application/problem+json"]["schema"] == PROBLEM_REF
     listing = doc["paths"][NOTES]["get"]["responses"]
     assert listing["200"]["content"]["application/json"]["schema"] == {
@@ -189,8 +191,10 @@ def test_same_class_names_get_distinct_components():
     body_ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     response_ref = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     assert len({body_ref, response_ref, "#/components/schemas/Problem"}) == 3
-    assert schemas[body_ref.rsplit("/", 1)[1]]["properties"] == {"code": {"type": "string"}}
-    assert schemas[response_ref.rsplit("/", 1)[1]]["properties"] == {"other": {"type": "integer"}}
+    assert schemas[body_ref.rsplit("/", 1)[1]]["properties"] == {
+        "code": {"type": "string", "pattern": NO_NUL}}
+    assert schemas[response_ref.rsplit("/", 1)[1]]["properties"] == {
+        "other": {"type": "integer", "minimum": INT_MIN, "maximum": INT_MAX}}
 
 
 def test_recursive_and_constrained_schemas():
@@ -203,4 +207,125 @@ def test_recursive_and_constrained_schemas():
     assert tree["rank"] == {"type": "integer", "exclusiveMinimum": 0, "exclusiveMaximum": 10,
                             "default": 1}
     assert schema_for(dict[str, list[int]], components) == {
-        "type": "object", "additionalProperties": {"type": "array", "items": {"type": "integer"}}}
+        "type": "object", "additionalProperties": {"type": "array", "items": {
+            "type": "integer", "minimum": INT_MIN, "maximum": INT_MAX}}}
+
+
+# -- the document states what the server accepts (issue 10: schemathesis' mismatches) ---------
+
+@json_schema(minimum=1, maximum=50)
+def _limit(instance, attribute, value):
+    if not 1 <= value <= 50:
+        raise ValueError("must be between 1 and 50")
+
+
+def _control_free(instance, attribute, value):
+    """No C0 controls: stated as a pattern that itself excludes NUL."""
+
+
+_control_free = json_schema(pattern="^[^\\u0000-\\u001f]*$")(_control_free)
+
+
+@json_schema(anyOf=[{"required": ["size"]}, {"required": ["tags"]}])
+@attrs.frozen
+class Rules:
+    """Validators of every kind the generator reads."""
+
+    name: str = attrs.field(validator=[v.min_len(1), v.max_len(5), not_blank])
+    line: str = attrs.field(default="x", validator=[not_blank, _control_free])
+    size: str | None = attrs.field(default=None, validator=v.optional(v.in_(["s", "m"])))
+    tags: list[str] | None = attrs.field(default=None, validator=v.optional(v.max_len(3)))
+    limit: int = attrs.field(default=20, validator=_limit)
+
+
+def _validator(components: dict) -> OAS31Validator:
+    return OAS31Validator({"$ref": "#/components/schemas/Rules",
+                           "components": {"schemas": components}})
+
+
+def test_constraints_of_every_validator_kind_are_stated():
+    components: dict = {}
+    schema_for(Rules, components)
+    rules = components["Rules"]
+    props = rules["properties"]
+    # not_blank and "no NUL" folded into one pattern; a pattern excluding NUL replaces it.
+    assert props["name"]["pattern"] != NO_NUL and "allOf" not in props["name"]
+    assert props["line"]["pattern"].startswith("^[^\\u0000-\\u001f]*[^\\u0000-\\u001f")
+    assert props["size"]["enum"] == ["m", "s", None]  # optional: null stays allowed
+    assert props["tags"]["maxItems"] == 3 and "maxLength" not in props["tags"]
+    assert props["limit"] == {"type": "integer", "minimum": 1, "maximum": 50, "default": 20}
+    assert rules["anyOf"] == [{"required": ["size"]}, {"required": ["tags"]}]  # a class's rule
+    check = _validator(components)
+    for good in ({"name": "a", "size": "s"}, {"name": " a ", "size": None, "limit": 50},
+                 {"name": "a", "tags": [], "limit": 17.0}):
+        assert check.is_valid(good), good
+    for bad in ({"name": "   ", "size": "s"}, {"name": "a\u0000", "size": "s"},
+                {"name": "\u00a0\u3000\x1c", "size": "s"},
+                {"name": "a", "line": "tab\there", "size": "s"}, {"name": "a", "size": "xl"},
+                {"name": "a", "tags": ["1", "2", "3", "4"]},
+                {"name": "a", "size": "s", "limit": 51}, {"name": "a"}):
+        assert not check.is_valid(bad), bad
+    tags = OAS31Validator(props["tags"])
+    assert not tags.is_valid(["a\u0000"]) and tags.is_valid(["a"]) and tags.is_valid(None)
+    assert OAS31Validator({"pattern": NOT_BLANK}).is_valid("\u3000a")
+
+
+def test_the_server_takes_what_the_document_calls_an_integer():
+    from propmubi.validation import json_converter, query_converter, structure_input
+
+    @attrs.frozen
+    class Floors:
+        floors: int
+
+    assert structure_input({"floors": 17.0}, Floors, "body", json_converter) == (Floors(17), [])
+    value, errors = structure_input({"floors": 17.5}, Floors, "body", json_converter)
+    assert value is None and errors[0]["field"] == "floors"
+    big = str(INT_MAX)  # 19 digits: an integer the document allows in a query string
+    assert structure_input({"floors": big}, Floors, "query", query_converter) == (
+        Floors(INT_MAX), [])
+
+
+@attrs.frozen
+class Search:
+    q: str | None = attrs.field(default=None, validator=v.optional(v.max_len(9)))
+    kind: str | None = attrs.field(default=None, validator=v.optional(v.in_(["a", "b"])))
+
+
+@attrs.frozen
+class Upload:
+    file: bytes
+    position: int | None = attrs.field(default=None, validator=v.optional([v.ge(0),
+                                                                            v.le(100)]))
+
+
+def test_query_parameters_and_form_parts_are_never_null():
+    routes = Routes()
+
+    @routes.get("/search", query=Search, response=list[str])
+    async def search(request, query):
+        return []
+
+    @routes.post("/upload", form=Upload, status=204)
+    async def upload(request):
+        return None
+
+    doc = build_openapi(mount(web.Application(), routes, "/api/v1"))
+    validate(doc, cls=OpenAPIV31SpecValidator)
+    q, kind = doc["paths"]["/api/v1/search"]["get"]["parameters"]
+    assert q["schema"] == {"type": "string", "pattern": NO_NUL, "maxLength": 9}
+    assert kind["schema"] == {"type": "string", "enum": ["a", "b"]}
+    form = doc["components"]["schemas"]["Upload"]["properties"]
+    assert form["position"] == {"type": "integer", "minimum": 0, "maximum": 100}
+    responses = doc["paths"]["/api/v1/upload"]["post"]["responses"]
+    assert "default" not in responses and "5XX" in responses
+
+
+async def test_each_path_template_shape_is_declared_once(doc):
+    # OpenAPI tells templated paths apart by shape only: /projects/{ref} next to
+    # /projects/{id} is one path declared twice, which clients and tools cannot resolve.
+    shapes = collections.defaultdict(list)
+    for path in doc["paths"]:
+        shapes[re.sub(r"\{[^}]+\}", "{}", path)].append(path)
+    assert [paths for paths in shapes.values() if len(paths) > 1] == []
+    assert "/api/v1/projects/{id}" in doc["paths"]
+    assert set(doc["paths"]["/api/v1/projects/{id}"]) >= {"get", "patch", "delete"}
