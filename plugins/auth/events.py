@@ -52,13 +52,13 @@ class UserErased:
 @attrs.frozen
 class KycStatusChanged:
     """A KYC record moved between states (not_started, submitted, verified, rejected,
-    resubmitted); ``reason`` is given on rejection."""
+    resubmitted). A rejection's reason is free text about the person: it stays in the KYC
+    history (which erasure clears), never in the event."""
 
     user_id: uuid.UUID
     role: str
     old_status: str
     new_status: str
-    reason: str | None = None
 
 
 EVENT_TYPES: list[type] = [UserRegistered, RefreshReuseDetected, ConsentRecorded, UserErased,

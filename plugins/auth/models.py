@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 from attrs import validators as v
 
+from propmubi.validation import json_schema
 from propmubi_plugins.auth.api import ROLES
 
 #: What a user can consent to. A new purpose is a code change (and a policy text) on purpose:
@@ -107,6 +108,7 @@ class Me:
     created_at: dt.datetime
 
 
+@json_schema(**{"x-not-blank": True})  # and printable (str.isprintable): no pattern says it
 def _name(instance: Any, attribute: attrs.Attribute, value: str | None) -> None:
     if value is not None and (not value.strip() or not value.isprintable()):
         raise ValueError("must be printable text, not blank")

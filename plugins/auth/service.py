@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import math
 import secrets
 import uuid
 from typing import Any
@@ -32,6 +33,7 @@ from propmubi.errors import (
     ValidationFailed,
 )
 from propmubi.ids import uuid7
+from propmubi.redis import RedisError, bounded
 from propmubi_plugins.auth import store
 from propmubi_plugins.auth.events import RefreshReuseDetected, UserRegistered
 from propmubi_plugins.auth.models import (
@@ -184,7 +186,17 @@ async def _count_sends(ctx: Ctx, phone: str, ip: str) -> tuple[int, int]:
         start = int(now // limit.period) * limit.period
         keys.append(ctx.keys("otp-sends", *parts, str(start)))
         args += [limit.count, start + limit.period + 1]
-    refused = await ctx.redis.register_script(_COUNT_SENDS)(keys=keys, args=args)
+    # The counts guard against SMS bombing and SMS bills, so they fail closed: without an
+    # answer from Redis within redis.record_timeout (or with its circuit open) no code is
+    # sent, and the caller gets a prompt 503 rather than a request held for seconds.
+    try:
+        async with bounded(ctx.redis, "record"):
+            refused = await ctx.redis.register_script(_COUNT_SENDS)(keys=keys, args=args)
+    except RedisError as exc:
+        log.warning("auth: OTP send limits unavailable, no code sent: %s", exc)
+        retry = max(1, math.ceil(ctx.config.redis.breaker_cooldown))
+        raise ServiceUnavailable("codes cannot be sent right now; try again shortly",
+                                 headers={"Retry-After": str(retry)}) from None
     return int(refused), max(1, int(args[1] - now))
 
 

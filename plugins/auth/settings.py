@@ -81,9 +81,11 @@ class AuthSettings:
     otp_ttl: int = attrs.field(default=300, validator=_positive)
     otp_max_attempts: int = attrs.field(default=5, validator=_positive)
     # OTP requests per client IP; codes sent to one phone number from one client IP; and
-    # codes sent to one phone number from all addresses together (the ceiling).
+    # codes sent to one phone number from all addresses together (the ceiling). The per-IP
+    # window is short: many people share an address (an office, a carrier's NAT), and one
+    # that reaches the limit waits at most the window (5 minutes), not an hour.
     otp_per_phone: str = attrs.field(default="3/hour", validator=_rate)
-    otp_per_ip: str = attrs.field(default="10/hour", validator=_rate)
+    otp_per_ip: str = attrs.field(default="20/300s", validator=_rate)
     otp_per_phone_total: str = attrs.field(default="10/hour", validator=_rate)
 
     # The current ES256 signing key (PKCS#8 PEM), and older public keys still accepted.

@@ -9,6 +9,14 @@ after an exponential backoff (also taking over entries left by dead consumers af
 ``events.claim_idle``), and after ``events.max_deliveries`` deliveries moves it to the group's
 dead-letter stream with the last error.
 
+What counts as a delivery: any error of the event's handling does (an exception of a handler,
+a statement timeout or cancelled query in a handler, ``events.handler_timeout``, a payload
+that does not fit its type), and an outage does not: when PostgreSQL or Redis fail
+(connection errors, a deadlock that persists), the entries stay pending and the next claim
+keeps their delivery count. The last error of every entry (type, message, traceback, which
+consumer saw it) is kept in Redis next to the pending entry, so the consumer that finally
+dead-letters an entry, which may not be the one that saw it fail, writes it into the letter.
+
 Ordering: within one consumer, an aggregate's events are handled in stream order. Retries and
 several consumers per group can reorder them, so each delivery carries the aggregate's
 ``sequence``; a handler keeping state per aggregate ignores one older than what it holds.
@@ -30,7 +38,13 @@ import attrs
 import orjson
 
 from propmubi.config import EventsSection
-from propmubi.db import InterfaceError, OperationalError, TransactionRollbackError, Tx
+from propmubi.db import (
+    InterfaceError,
+    OperationalError,
+    QueryCanceled,
+    TransactionRollbackError,
+    Tx,
+)
 from propmubi.events import metrics as m
 from propmubi.events.catalog import EventCatalog, EventTypeError
 from propmubi.events.envelope import Delivery, Envelope
@@ -44,7 +58,7 @@ from propmubi.redis import (
     XaddFields,
 )
 from propmubi.services import Services
-from propmubi.validation import json_converter
+from propmubi.validation import json_converter, structure_input
 
 __all__ = ["Consumer", "Group", "Handler", "HandlerFailed", "Handlers", "collect_groups",
            "consumer_name"]
@@ -55,9 +69,13 @@ Handler = Callable[[Tx, Delivery], Awaitable[Any]]
 Handlers = tuple[Handler, ...]
 #: Errors of the services, not of the event: the batch stays pending without counting a failure.
 INFRASTRUCTURE_ERRORS = (OperationalError, InterfaceError, RedisError, ConnectionError)
+#: Driver errors that are the handler's own doing although the driver files them with the
+#: outages: a statement timeout (or a cancelled query) is a handler that took too long.
+HANDLER_FAULTS = (QueryCanceled,)
 #: A deadlock or serialization failure between concurrent batches: run the batch again now.
 RERUN_ATTEMPTS = 3
 Entry = tuple[str, str, dict[str, str]]  # stream, entry id, fields
+Work = tuple[str, str, Envelope]  # stream, entry id, envelope
 
 _MARK_PROCESSED = """
 INSERT INTO core_processed_events (consumer, event_id)
@@ -83,6 +101,22 @@ class HandlerFailed(Exception):
     def __init__(self, index: int) -> None:
         super().__init__(index)
         self.index = index
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failure of PostgreSQL or Redis rather than of the event's handling
+    (outages do not use up deliveries)."""
+    return isinstance(exc, INFRASTRUCTURE_ERRORS) and not isinstance(exc, HANDLER_FAULTS)
+
+
+def describe(exc: BaseException) -> tuple[str, str]:
+    """The one-line error (``module.Type: message``) and the traceback of ``exc``."""
+    kind = type(exc)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else (
+        f"{kind.__module__}.{kind.__qualname__}")
+    message = " ".join(str(exc).split())
+    return (f"{name}: {message}" if message else name,
+            "".join(traceback.format_exception(exc)))
 
 
 def consumer_name() -> str:
@@ -217,42 +251,21 @@ class Consumer:
         """Handle delivered entries: ack what is done, leave failures pending."""
         redis = self.services.redis
         done: list[tuple[str, str]] = []
-        work: list[tuple[str, str, Envelope]] = []
+        work: list[Work] = []
         for stream, entry_id, fields in entries:
             try:
                 envelope = Envelope.from_fields(fields)
             except (KeyError, ValueError, TypeError) as exc:
-                await self.dead_letter(group, stream, entry_id, fields, f"malformed entry: {exc}",
-                                       deliveries=1)
+                error, trace = describe(exc)
+                await self.dead_letter(group, stream, entry_id, fields,
+                                       f"malformed entry: {error}", deliveries=1, trace=trace)
                 continue
             if envelope.type in group.handlers:
                 work.append((stream, entry_id, envelope))
             else:
                 done.append((stream, entry_id))  # another subscriber's type on a shared stream
         started = time.perf_counter()
-        reruns = 0
-        while work:
-            try:
-                await self.process(group, work)
-            except Exception as exc:
-                cause = exc.__cause__ if isinstance(exc, HandlerFailed) else exc
-                if isinstance(cause, TransactionRollbackError) and reruns < RERUN_ATTEMPTS:
-                    reruns += 1  # PostgreSQL rolled back to break a deadlock: run it again
-                    continue
-                if not isinstance(exc, HandlerFailed) or isinstance(cause,
-                                                                    INFRASTRUCTURE_ERRORS):
-                    # The database or Redis failed, not the event: everything stays pending,
-                    # without using up deliveries on the way to the dead letters.
-                    log.warning("event batch of %s not processed (%s: %s); it will be retried",
-                                group.name, type(cause).__name__, cause)
-                    break
-                # A handler raised: the batch rolled back; leave that event pending and redo
-                # the others, so that each handler runs once per delivery.
-                await self._record_failure(group, *work[exc.index], cause)
-                work = work[:exc.index] + work[exc.index + 1:]
-                continue
-            done += [(s, i) for s, i, _ in work]
-            break
+        done += await self._settle(group, work)
         m.HANDLER_SECONDS.labels(group.name).observe(time.perf_counter() - started)
         if done:
             pipe = redis.pipeline(transaction=False)
@@ -264,7 +277,44 @@ class Consumer:
             pipe.hdel(self.services.keys.handler_errors(group.name), *[i for _, i in done])
             await pipe.execute()
 
-    async def process(self, group: Group, work: list[tuple[str, str, Envelope]]) -> None:
+    async def _settle(self, group: Group, work: list[Work]) -> list[tuple[str, str]]:
+        """Process ``work``, leaving each failing entry pending with its error recorded; the
+        entries that are done."""
+        reruns = 0
+        while work:
+            try:
+                await self.process(group, work)
+            except Exception as exc:
+                cause = exc.__cause__ if isinstance(exc, HandlerFailed) and exc.__cause__ else exc
+                if isinstance(cause, TransactionRollbackError) and reruns < RERUN_ATTEMPTS:
+                    reruns += 1  # PostgreSQL rolled back to break a deadlock: run it again
+                    continue
+                if is_outage(cause):
+                    # The database or Redis failed, not the event: everything stays pending,
+                    # without using up deliveries on the way to the dead letters.
+                    log.warning("event batch of %s not processed (%s: %s); it will be retried",
+                                group.name, type(cause).__name__, cause)
+                    await self._record_error(group, work, cause, outage=True)
+                    return []
+                if isinstance(exc, HandlerFailed):
+                    # A handler raised: the batch rolled back; leave that event pending and redo
+                    # the others, so that each handler runs once per delivery.
+                    await self._record_error(group, [work[exc.index]], cause)
+                    work = work[:exc.index] + work[exc.index + 1:]
+                    continue
+                if len(work) > 1:
+                    # Not one handler's doing (COMMIT refused what they wrote, say): each alone
+                    # tells which event it was.
+                    done: list[tuple[str, str]] = []
+                    for item in work:
+                        done += await self._settle(group, [item])
+                    return done
+                await self._record_error(group, work, cause)
+                return []
+            return [(s, i) for s, i, _ in work]
+        return []
+
+    async def process(self, group: Group, work: list[Work]) -> None:
         """Handle ``work`` in one transaction; raise :class:`HandlerFailed` naming the event
         whose handler raised (nothing of the batch is then committed)."""
         db = self.services.db
@@ -279,16 +329,25 @@ class Consumer:
                     continue
                 fresh.discard(envelope.id)  # the same event twice in one batch
                 handled.append(envelope)
-                delivery = Delivery(envelope=envelope, event=self._typed(envelope),
-                                    ctx=self.services.contexts[group.name],
-                                    stream_id=entry_id)
                 token = REQUEST_ID.set(envelope.correlation_id or str(envelope.id))
+                limit: asyncio.Timeout | None = None
                 try:
+                    # A payload that does not fit its type fails like a handler.
+                    delivery = Delivery(envelope=envelope, event=self._typed(envelope),
+                                        ctx=self.services.contexts[group.name],
+                                        stream_id=entry_id)
                     # One timeout for the event: its handlers share the transaction.
-                    async with asyncio.timeout(self.settings.handler_timeout):
+                    async with asyncio.timeout(self.settings.handler_timeout) as limit:
                         for handler in group.handlers[envelope.type]:
                             await handler(tx, delivery)
                 except Exception as exc:
+                    if limit is not None and limit.expired():
+                        # Say which limit struck; the cause keeps where the handler was.
+                        expired = TimeoutError(
+                            f"the handlers of {envelope.type} ran longer than "
+                            f"events.handler_timeout ({self.settings.handler_timeout:g} s)")
+                        expired.__cause__ = exc
+                        raise HandlerFailed(index) from expired
                     raise HandlerFailed(index) from exc
                 finally:
                     REQUEST_ID.reset(token)
@@ -300,18 +359,32 @@ class Consumer:
 
     def _typed(self, envelope: Envelope) -> Any:
         info = self.catalog.info(envelope.type)
-        return json_converter.structure(envelope.payload, info.cls)
+        event, errors = structure_input(envelope.payload, info.cls, "payload", json_converter)
+        if errors:
+            raise ValueError(f"the payload of {envelope.type} (version {envelope.version}) does "
+                             f"not fit {info.cls.__name__} (version {info.version}): "
+                             + "; ".join(f"{e['field']}: {e['message']}" for e in errors))
+        return event
 
-    async def _record_failure(self, group: Group, stream: str, entry_id: str,
-                              envelope: Envelope, exc: BaseException | None) -> None:
-        error = "".join(traceback.format_exception(exc)) if exc else "unknown error"
-        m.FAILED.labels(group.name, envelope.type).inc()
-        log.warning("handler of %s failed for %s (%s); it will be retried", group.name,
-                    envelope.type, envelope.id, extra={"error": error.splitlines()[-1]})
-        record = orjson.dumps({"error": error.splitlines()[-1], "traceback": error,
-                               "at": time.time()}).decode()
-        await self.services.redis.hset(self.services.keys.handler_errors(group.name), entry_id,
-                                       record)
+    async def _record_error(self, group: Group, items: list[Work], exc: BaseException, *,
+                            outage: bool = False) -> None:
+        """Keep ``exc`` as the last error of each entry of ``items`` (in Redis, where any
+        consumer of the group finds it); ``outage``: it does not use up the delivery."""
+        error, trace = describe(exc)
+        if not outage:
+            for _, _, envelope in items:
+                m.FAILED.labels(group.name, envelope.type).inc()
+                log.warning("handler of %s failed for %s %s; it will be retried", group.name,
+                            envelope.type, envelope.id, extra={"error": error})
+        record = orjson.dumps({"error": error, "traceback": trace, "at": time.time(),
+                               "consumer": self.name, "outage": outage}).decode()
+        await self.services.redis.hset(self.services.keys.handler_errors(group.name),
+                                       mapping={entry_id: record for _, entry_id, _ in items})
+
+    async def _last_error(self, group: Group, entry_id: str) -> dict[str, Any] | None:
+        raw = await self.services.redis.hget(self.services.keys.handler_errors(group.name),
+                                             entry_id)
+        return cast(dict[str, Any], orjson.loads(raw)) if raw else None
 
     # -- retries and dead letters -------------------------------------------------------------
 
@@ -340,14 +413,22 @@ class Consumer:
                     # or an outage longer than the backoff would dead-letter healthy events.
                     await self.services.db.fetchval("SELECT 1")
                 acted += 1
-                if deliveries >= settings.max_deliveries:
-                    await self._exhausted(group, stream, entry_id, deliveries)
+                last = await self._last_error(group, entry_id)
+                outage = bool(last and last.get("outage"))
+                if deliveries >= settings.max_deliveries and not outage:
+                    await self._exhausted(group, stream, entry_id, deliveries, owner, last)
                     continue
+                # After an outage, this delivery takes the place of the one that met it: the
+                # claim keeps the count instead of adding one.
                 claimed = cast(ClaimedEntries, await redis.xclaim(
                     stream, group.name, self.name, min_idle_time=int(wait * 1000),
-                    message_ids=[entry_id]))
+                    message_ids=[entry_id], retrycount=deliveries if outage else None))
                 if not claimed:
                     continue  # another consumer claimed it first
+                if last and outage:
+                    # Unmarked before handling, so that a crash during this delivery counts.
+                    await redis.hset(self.services.keys.handler_errors(group.name), entry_id,
+                                     orjson.dumps({**last, "outage": False}).decode())
                 m.RETRIED.labels(group.name).inc()
                 (claimed_id, fields), = claimed
                 if claimed_id is None or not fields:
@@ -357,17 +438,23 @@ class Consumer:
                 await self.handle(group, [(stream, claimed_id, fields)])
         return acted
 
-    async def _exhausted(self, group: Group, stream: str, entry_id: str, deliveries: int
-                         ) -> None:
+    async def _exhausted(self, group: Group, stream: str, entry_id: str, deliveries: int,
+                         owner: str, last: dict[str, Any] | None) -> None:
         redis = self.services.redis
         found = cast(StreamEntries, await redis.xrange(stream, min=entry_id, max=entry_id))
         if not found:
             await self._trimmed(group, stream, entry_id)
             return
-        raw = await redis.hget(self.services.keys.handler_errors(group.name), entry_id)
-        error = orjson.loads(raw) if raw else {"error": "unknown", "traceback": ""}
-        await self.dead_letter(group, stream, entry_id, found[0][1], error["error"],
-                               deliveries=deliveries, trace=error.get("traceback", ""))
+        if last:
+            error, trace = str(last["error"]), str(last.get("traceback", ""))
+        else:
+            # No delivery ended in an error: each consumer stopped while handling it.
+            error = (f"no error recorded: delivered {deliveries} times and never acknowledged; "
+                     f"the last delivery went to consumer {owner}, which stopped (killed, "
+                     "crashed or hung) before finishing it")
+            trace = ""
+        await self.dead_letter(group, stream, entry_id, found[0][1], error,
+                               deliveries=deliveries, trace=trace)
 
     async def dead_letter(self, group: Group, stream: str, entry_id: str,
                           fields: dict[str, str], error: str, *, deliveries: int,

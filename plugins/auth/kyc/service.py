@@ -7,8 +7,9 @@ States of one (user, role) record::
     rejected -> resubmitted -> verified | rejected
 
 The applicant (re)submits; a console reviewer decides. Every transition appends to the record's
-history and publishes ``auth.kyc_status_changed`` in the same transaction. ``not_started`` has
-no row: a record exists from its first submission.
+history (with the reason of a rejection) and publishes ``auth.kyc_status_changed`` (ids and
+statuses only: a reason is free text about the person) in the same transaction.
+``not_started`` has no row: a record exists from its first submission.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ async def _transition(ctx: Ctx, tx: Tx, actor: Actor, rec: dict[str, Any], old: 
     by_staff = uuid.UUID(actor.id) if actor.kind == "staff" else None
     await store.add_transition(tx, uuid7(), rec["id"], old, new, reason, by_user, by_staff)
     await ctx.publish(tx, KycStatusChanged(user_id=rec["user_id"], role=rec["role"],
-                                           old_status=old, new_status=new, reason=reason),
+                                           old_status=old, new_status=new),
                       actor=event_actor(actor))
 
 

@@ -17,7 +17,8 @@ VICTIM = "198.51.100.7"
 
 @pytest.fixture
 def config_overrides(auth_settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {"plugins": {"settings": {"auth": auth_settings}},
+    # The numbers below are those of an address limit of 10 (the default is 20 per 5 min).
+    return {"plugins": {"settings": {"auth": {**auth_settings, "otp_per_ip": "10/hour"}}},
             "http": {"trust_forwarded": True}}
 
 

@@ -73,5 +73,5 @@ async def test_startup_puts_the_state_in_the_context(services):
     assert ctx.state.keyring.jwks()["keys"][0]["kid"] == ctx.state.keyring.kid
     assert len(ctx.state.keyring.public) == 2  # the signing key and the previous public one
     assert ctx.state.otp_secret == AUTH_SETTINGS["otp_secret"].encode()
-    assert (ctx.state.per_phone.count, ctx.state.per_ip.count) == (3, 10)
+    assert (ctx.state.per_phone.count, ctx.state.per_ip.count) == (3, 20)
     assert ctx.state.pii.current_id == "k1"
