@@ -13,13 +13,20 @@ A success takes back its own attempt and nothing else: the failures around it st
 (otherwise a right password sent among parallel wrong ones would reset the count and let
 them through), and it lifts a lock only when what is left is under the limit. Failures are
 forgotten ``failure_window`` seconds after the last one.
+
+A Redis that does not answer fails sign-in *closed*, and fast: every call here is bounded
+by ``redis.record_timeout`` and the client's circuit breaker, and a call that gets no answer
+raises :class:`~propmubi.redis.RedisUnavailable`, which the console shows as a 503 page
+("try again shortly") within that bound. Failing open would let password guessing run
+unthrottled exactly while Redis is impaired, and would gain nothing: the session a sign-in
+creates lives in Redis too.
 """
 
 from __future__ import annotations
 
 from propmubi.config import ConsoleSection
 from propmubi.keys import Keys
-from propmubi.redis import Redis
+from propmubi.redis import Redis, bounded
 
 __all__ = ["Attempt", "Lockout"]
 
@@ -101,9 +108,10 @@ class Lockout:
     async def locked_for(self, email: str, ip: str) -> float:
         """Seconds until sign-in may be tried again for this address and client (0: now)."""
         longest = 0
-        for scope, ident, _ in self._scopes(email, ip):
-            ttl = await self.redis.pttl(self.keys.console_lock(scope, ident))
-            longest = max(longest, ttl)
+        async with bounded(self.redis, "record"):
+            for scope, ident, _ in self._scopes(email, ip):
+                ttl = await self.redis.pttl(self.keys.console_lock(scope, ident))
+                longest = max(longest, ttl)
         return longest / 1000
 
     def lock_seconds(self, failures: int, threshold: int) -> float:
@@ -121,7 +129,8 @@ class Lockout:
         args: list[int] = [max(1, int(s.failure_window * 1000)), int(s.lockout_base * 1000),
                            int(s.lockout_max * 1000)]
         args += [threshold for _, _, threshold in self._scopes(email, ip)]
-        result = await self._attempt(keys=self._keys(email, ip), args=args)
+        async with bounded(self.redis, "record"):
+            result = await self._attempt(keys=self._keys(email, ip), args=args)
         if int(result[0]) == 1:
             return Attempt(0.0)
         return Attempt(max(int(result[1]), 1) / 1000)
@@ -129,11 +138,13 @@ class Lockout:
     async def failed(self, email: str, ip: str) -> None:
         """A counted attempt failed: failures are forgotten a window after the last one."""
         window_ms = max(1, int(self.settings.failure_window * 1000))
-        for scope, ident, _ in self._scopes(email, ip):
-            await self.redis.pexpire(self.keys.console_failures(scope, ident), window_ms)
+        async with bounded(self.redis, "record"):
+            for scope, ident, _ in self._scopes(email, ip):
+                await self.redis.pexpire(self.keys.console_failures(scope, ident), window_ms)
 
     async def succeeded(self, email: str, ip: str) -> None:
         """A counted attempt succeeded: take it back (only it), and lift a lock when what is
         left is under the limit."""
-        await self._take_back(keys=self._keys(email, ip),
-                              args=[threshold for _, _, threshold in self._scopes(email, ip)])
+        async with bounded(self.redis, "record"):
+            await self._take_back(keys=self._keys(email, ip),
+                                  args=[threshold for _, _, threshold in self._scopes(email, ip)])

@@ -1,12 +1,12 @@
-"""The console's session middleware: who is signed in, CSRF on every POST, and the redirect
-of a signed-out browser to the sign-in page."""
+"""The console's session middleware: who is signed in, CSRF on every POST, and the sign-in
+form (401) in place of any page a signed-out browser asks for."""
 
 from __future__ import annotations
 
 import hmac
 import warnings
 from collections.abc import Awaitable, Callable
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -26,8 +26,9 @@ from propmubi.console.sessions import (
 )
 from propmubi.errors import Forbidden, Unauthorized
 from propmubi.web.appkeys import CONSOLE_PREFIX, CONSOLE_USER, SERVICES, is_console_path
+from propmubi.web.routing import ROUTE_KEY
 
-__all__ = ["LOGIN_PATH", "console_session_middleware", "login_url", "safe_next"]
+__all__ = ["LOGIN_PATH", "console_session_middleware", "safe_next"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -55,20 +56,21 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def login_url(next_path: str) -> str:
-    """The sign-in page, returning to ``next_path`` afterwards."""
-    return f"{LOGIN_PATH}?next={quote(safe_next(next_path), safe='/')}"
-
-
 def see_other(location: str) -> web.Response:
     """A 303 redirect (after a POST, the browser follows it with a GET)."""
     return web.Response(status=303, headers={"Location": location})
 
 
-def _wants_html(request: web.Request) -> bool:
-    # Browsers navigating ask for text/html; API clients and scripts (and the tests'
-    # default */*) get the plain 401 page instead of a redirect.
-    return "text/html" in request.headers.get("Accept", "")
+def _sign_in_page(request: web.Request, sessions: SessionStore) -> web.Response:
+    """The 401 answer to a signed-out GET: the sign-in form itself, at the page's own address,
+    returning there once signed in (no redirect, no script needed)."""
+    if request.get(SESSION) is None:
+        request[SESSION] = sessions.new()  # a pre-login session, for the form's CSRF token
+    response = aiohttp_jinja2.render_template("console/login.html", request, {
+        "next": safe_next(request.path_qs), "email": "", "error": None,
+        "notice": "Sign in to open this page."}, status=401)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 async def _csrf_token(request: web.Request) -> str | None:
@@ -113,6 +115,12 @@ def console_session_middleware(config: Config) -> Callable[..., Awaitable[web.St
                 request[CONSOLE_USER] = StaffUser.from_row(row).as_console_user()
         request[SESSION] = session
         _set_template_context(request)
+        spec = getattr(request.match_info.handler, ROUTE_KEY, None)
+        if spec is not None and isinstance(spec.max_body, int) and \
+                not isinstance(spec.max_body, bool):
+            # A page with its own body limit (a photo upload): the form, the CSRF token's
+            # too, is read under that limit instead of [http] max_body_bytes.
+            request = request.clone(client_max_size=spec.max_body)
         # An unmatched route (404, 405) has no handler to protect; it answers as such.
         if request.method not in _SAFE_METHODS and request.match_info.http_exception is None:
             token = await _csrf_token(request)
@@ -122,9 +130,9 @@ def console_session_middleware(config: Config) -> Callable[..., Awaitable[web.St
         try:
             response = await handler(request)
         except Unauthorized:
-            if request.method not in ("GET", "HEAD") or not _wants_html(request):
+            if request.method not in ("GET", "HEAD"):
                 raise
-            response = see_other(login_url(request.path_qs))
+            response = _sign_in_page(request, sessions)
         current = request.get(SESSION)
         if current is not None and current.ended:
             clear_cookie(response)

@@ -21,6 +21,10 @@ __all__ = ["cursor_of", "flash", "parse_cursor", "path_uuid", "render", "see_oth
            "staff_actor", "staff_id"]
 
 
+#: What a console list answers (400) to a page link that is not one of its own.
+BROKEN_LINK = "the page link is not valid; start from the first page"
+
+
 def render(name: str, request: web.Request, context: dict[str, Any], status: int = 200
            ) -> web.Response:
     """Render a console template; never cached (pages carry CSRF tokens and personal data)."""
@@ -65,6 +69,6 @@ def parse_cursor(text: str | None) -> tuple[dt.datetime, uuid.UUID] | None:
     if not text:
         return None
     try:
-        return cursors.unpack_position(text)
+        return cursors.unpack_position(text)  # in UTC, or ValueError
     except ValueError:
-        raise BadRequest("the page link is not valid; start from the first page") from None
+        raise BadRequest(BROKEN_LINK) from None

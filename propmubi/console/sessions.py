@@ -18,6 +18,7 @@ import orjson
 from aiohttp import web
 
 from propmubi.config import Config
+from propmubi.redis import bounded
 from propmubi.services import Services
 
 __all__ = ["COOKIE_NAME", "CSRF_FIELD", "SESSION", "Session", "SessionStore"]
@@ -105,7 +106,8 @@ class SessionStore:
         if not sid or len(sid) > 128:
             return None
         key = self.keys.console_session(_digest(sid))
-        raw = await self.redis.get(key)
+        async with bounded(self.redis, "record"):  # Redis holds sessions: 503 past the bound
+            raw = await self.redis.get(key)
         if raw is None:
             return None
         data = orjson.loads(raw)
@@ -117,10 +119,12 @@ class SessionStore:
         # Redis expiry is the main clock; these checks cover a key whose TTL was set under
         # longer timeouts (a configuration change) and clock rounding.
         if now - session.last_seen > self.idle or now - session.created_at > self.absolute:
-            await self.redis.delete(key)
+            async with bounded(self.redis, "record"):
+                await self.redis.delete(key)
             return None
         session.last_seen = now
-        await self.redis.set(key, session._dump(), px=self._ttl_ms(session, now))
+        async with bounded(self.redis, "record"):
+            await self.redis.set(key, session._dump(), px=self._ttl_ms(session, now))
         return session
 
     async def save(self, session: Session) -> None:
@@ -128,13 +132,15 @@ class SessionStore:
         if session.ended:
             return
         now = time.time()
-        await self.redis.set(self.keys.console_session(_digest(session.sid)), session._dump(),
-                             px=self._ttl_ms(session, now))
+        async with bounded(self.redis, "record"):
+            await self.redis.set(self.keys.console_session(_digest(session.sid)),
+                                 session._dump(), px=self._ttl_ms(session, now))
         session.dirty = False
 
     async def end(self, session: Session) -> None:
         """Delete the session from Redis; its cookie no longer works."""
-        await self.redis.delete(self.keys.console_session(_digest(session.sid)))
+        async with bounded(self.redis, "record"):
+            await self.redis.delete(self.keys.console_session(_digest(session.sid)))
         session.ended = True
 
     async def rotate(self, session: Session | None, user_id: str, stamp: str) -> Session:

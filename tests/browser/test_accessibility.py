@@ -1,0 +1,188 @@
+"""axe-core over every console page, with seeded data, in the real headless browser: no page
+may have a serious or critical accessibility violation (contrast, names, labels, headers...).
+
+axe-core comes from the ``axe-playwright-python`` package (the ``test`` extra), which ships
+``axe.min.js``: nothing is fetched while the tests run. The script is evaluated in the page
+through the DevTools protocol, which the console's Content-Security-Policy does not block.
+A failure lists each violation readably: the page, the rule, its impact, and each offending
+element with axe's summary of what is wrong.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import propmubi_plugins.auth
+from propmubi.config import Config
+from propmubi.lifecycle import open_services
+from propmubi.plugins import PluginSet
+from tests.browser.conftest import Console
+from tests.browser.test_catalog_browser import projects
+from tests.browser.test_console_browser import sign_in
+from tests.browser.test_kyc_browser import applicants
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+PII_KEY = base64.b64encode(bytes(range(32))).decode()
+#: The impacts that fail the test (axe's others are "moderate" and "minor"), and the rules
+#: that fail it whatever their impact.
+BLOCKING = ("serious", "critical")
+ALWAYS = ("empty-table-header",)
+
+
+@pytest.fixture
+def config_overrides(tmp_path: Path) -> dict[str, dict[str, Any]]:
+    return {"storage": {"local_dir": str(tmp_path / "media")},
+            "plugins": {"settings": {"auth": {"pii_key_id": "k1", "pii_key": PII_KEY}}}}
+
+
+@pytest.fixture
+def extra_plugins(extra_plugins: list[Any]) -> list[Any]:
+    return [*extra_plugins, propmubi_plugins.auth]
+
+
+def axe_source() -> str:
+    """axe-core's script, as shipped in the axe-playwright-python wheel."""
+    return (resources.files("axe_playwright_python") / "axe.min.js").read_text("utf-8")
+
+
+async def axe_violations(page: Any, source: str) -> list[dict[str, Any]]:
+    """The serious and critical violations axe-core finds in the page as it is now."""
+    if not await page.evaluate("typeof window.axe !== 'undefined'"):
+        await page.evaluate(source)
+    results = await page.evaluate(
+        "async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [v for v in results["violations"]
+            if v.get("impact") in BLOCKING or v["id"] in ALWAYS]
+
+
+def describe(found: dict[str, list[dict[str, Any]]]) -> str:
+    """Violations by page, one line per rule and one per offending element."""
+    lines = []
+    for where, violations in found.items():
+        for v in violations:
+            lines.append(f"{where}: [{v['impact']}] {v['id']}: {v['help']} ({v['helpUrl']})")
+            for node in v["nodes"]:
+                target = " ".join(str(t) for t in node.get("target", []))
+                summary = " ".join((node.get("failureSummary") or "").split())
+                lines.append(f"    {target}: {summary}")
+    return "\n".join(lines)
+
+
+class Audit:
+    """Visits pages and keeps what axe-core says about each."""
+
+    def __init__(self, page: Any, console: Console) -> None:
+        self.page = page
+        self.console = console
+        self.source = axe_source()
+        self.found: dict[str, list[dict[str, Any]]] = {}
+        self.visited: list[str] = []
+
+    async def check(self, name: str) -> None:
+        """Audit the page the browser is on, as ``name``."""
+        self.visited.append(name)
+        violations = await axe_violations(self.page, self.source)
+        if violations:
+            self.found[name] = violations
+
+    async def visit(self, path: str, status: int = 200, name: str | None = None) -> None:
+        response = await self.page.goto(self.console.at(path))
+        assert response.status == status, (path, response.status)
+        await self.check(name or path)
+
+
+async def seed(migrated: Config, plugins: PluginSet) -> dict[str, uuid.UUID]:
+    """Projects with towers, units and photos; KYC applicants; their ids."""
+    async with open_services(migrated, plugins) as services:
+        in_review, _ = await projects(services)
+        kyc_ids = await applicants(services, ["Asha Rao", "Vikram Iyer"])
+        user_id = await services.db.fetchval(
+            "SELECT user_id FROM auth_kyc_records WHERE id = %s", (kyc_ids[0],))
+        # A live session: the user page then lists it with its Revoke button.
+        await services.db.execute(
+            "INSERT INTO auth_sessions (id, user_id, device) VALUES (%s, %s, 'Pixel 8')",
+            (uuid.uuid4(), user_id))
+        builder_id = await services.db.fetchval(
+            "SELECT builder_id FROM catalog_projects WHERE id = %s", (in_review,))
+    return {"project": in_review, "kyc": kyc_ids[0], "user": user_id, "builder": builder_id}
+
+
+async def test_every_console_page_passes_axe(page: Any, console: Console, migrated: Config,
+                                             plugins: PluginSet) -> None:
+    ids = await seed(migrated, plugins)
+    audit = Audit(page, console)
+
+    # Signed out: the sign-in page, the 401 form in place of a page, a wrong password.
+    await audit.visit("/console/login")
+    await audit.visit("/console/", status=401, name="401 sign-in form")
+    await page.fill("#email", console.staff.email)
+    await page.fill("#password", "not the password")
+    async with page.expect_navigation():
+        await page.click("form[action='/console/login'] button[type=submit]")
+    await audit.check("failed sign-in")
+
+    # A staff member: every page of the menu and the pages behind it.
+    await page.goto(console.at("/console/login"))
+    await sign_in(page, console, console.staff)
+    await audit.check("dashboard (with a flash)")
+    project, builder = ids["project"], ids["builder"]
+    for path in ("/console/", "/console/users", f"/console/users/{ids['user']}",
+                 "/console/users?q=Asha", "/console/kyc", f"/console/kyc/{ids['kyc']}",
+                 "/console/moderation", f"/console/moderation/{project}",
+                 "/console/builders", f"/console/builders/{builder}",
+                 f"/console/projects/{project}", "/console/reference/notes"):
+        await audit.visit(path)
+
+    # A number revealed (its own page), and forms refused with their messages (422).
+    await page.goto(console.at(f"/console/kyc/{ids['kyc']}"))
+    await page.fill("#reveal-pan", "checking the PAN against the register")
+    async with page.expect_navigation():
+        await page.click("form[action$='/reveal'] button[type=submit]")
+    assert "/console/kyc/reveals/" in page.url
+    await audit.check("revealed number")
+    await page.goto(console.at(f"/console/moderation/{project}"))
+    await page.eval_on_selector("#reject-reason", "e => e.removeAttribute('required')")
+    async with page.expect_navigation() as navigation:
+        await page.click("button[value=reject]")
+    assert (await navigation.value).status == 422
+    await audit.check("refused rejection (422)")
+
+    # Error pages.
+    await audit.visit("/console/staff", status=403, name="403 page")
+    await audit.visit("/console/no-such-page", status=404, name="404 page")
+    await audit.visit(f"/console/projects/{uuid.uuid4()}", status=404, name="404 project")
+    await audit.visit("/console/builders?cursor=junk", status=400, name="400 broken link")
+
+    # An admin: the staff list.
+    await page.click("nav.console-nav button:has-text('Sign out')")
+    await page.wait_for_url(console.at("/console/login"))
+    await audit.check("signed out (with a flash)")
+    await page.goto(console.at("/console/staff"))
+    await sign_in(page, console, console.admin)
+    await audit.check("/console/staff")
+
+    assert not audit.found, ("axe-core found violations (serious, critical, empty headers):\n"
+                             + describe(audit.found))
+    # Every GET page a plugin registers was opened above (a new page must be added here).
+    opened = {name.split("?")[0] for name in audit.visited}
+    for _, pages in plugins.call("propmubi_console_pages"):
+        for registered in pages:
+            if registered.method != "GET" or registered.path in ("", "/kyc/reveals/{reveal_id}"):
+                continue  # the bare prefix only redirects; the reveal page is opened above
+            pattern = "/console" + registered.path
+            assert any(_matches(pattern, path) for path in opened), (
+                f"{pattern} is not audited: add it to this test")
+
+
+def _matches(pattern: str, path: str) -> bool:
+    """Whether ``path`` is an instance of the route ``pattern`` (``{id}`` matches a part)."""
+    want, got = pattern.strip("/").split("/"), path.strip("/").split("/")
+    return len(want) == len(got) and all(
+        w.startswith("{") or w == g for w, g in zip(want, got, strict=True))
