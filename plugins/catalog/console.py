@@ -62,13 +62,14 @@ PAGE_SIZE = 25
 #: Projects of one builder listed on its page (newest first).
 BUILDER_PROJECTS_MAX = 200
 
-#: Unit statuses in grid order, with their legend text and cell colours (background, border).
+#: Unit statuses in grid order, with their legend text and cell colours (background, border,
+#: status text). Each text colour reads at 4.5:1 or better on its background (WCAG AA).
 UNIT_STATUS_STYLE = {
-    "available": ("Available", "#dff3e4", "#2e7d32"),
-    "held": ("Held", "#fff1cc", "#b26a00"),
-    "booked": ("Booked", "#dde8ff", "#1e4fd8"),
-    "sold": ("Sold", "#e6e7ea", "#5f6673"),
-    "blocked": ("Blocked", "#fde2e1", "#b3261e"),
+    "available": ("Available", "#dff3e4", "#2e7d32", "#1b5e20"),
+    "held": ("Held", "#fff1cc", "#b26a00", "#7a4a00"),
+    "booked": ("Booked", "#dde8ff", "#1e4fd8", "#1a44c2"),
+    "sold": ("Sold", "#e6e7ea", "#5f6673", "#4f5666"),
+    "blocked": ("Blocked", "#fde2e1", "#b3261e", "#9c1f18"),
 }
 STATUS_LABELS = {"upcoming": "Upcoming", "under_construction": "Under construction",
                  "ready": "Ready to move in"}
@@ -358,6 +359,21 @@ async def delete_photo(request: web.Request, ctx: Ctx) -> web.Response:
     return see_other(_gallery_url(project_id))
 
 
+#: Bytes of an upload form beyond its photo: the alternative text, the place, the CSRF token
+#: and the multipart framing.
+UPLOAD_FORM_SLACK = 64 * 1024
+
+
+def upload_body_limit(ctx: Ctx) -> int:
+    """The body the upload form may send: a photo of ``plugins.catalog.max_upload_bytes`` (the
+    API's limit too) and its other fields; the edge answers 413 beyond."""
+    return ctx.settings.max_upload_bytes + UPLOAD_FORM_SLACK
+
+
+def _mib(size: int) -> str:
+    return f"{size / 1024 / 1024:.3g} MiB"
+
+
 async def upload_photo(request: web.Request, ctx: Ctx) -> web.Response:
     """Add a photo to the project's gallery (a multipart form: file, alt text, place)."""
     project_id = path_uuid(request, "id", "project")
@@ -367,16 +383,20 @@ async def upload_photo(request: web.Request, ctx: Ctx) -> web.Response:
     form, errors = await read_form(request, PhotoUploadForm)
     upload = (await request.post()).get("file")
     limit = ctx.settings.max_upload_bytes
-    data = upload.file.read(limit + 1) if isinstance(upload, web.FileField) else b""
+    data = b""
+    if isinstance(upload, web.FileField):
+        with upload.file:  # a large part is spooled to a temporary file: closed at once
+            data = upload.file.read(limit + 1)
     if not isinstance(upload, web.FileField):
         errors.append(FieldError("form", "file", "choose a photo to upload"))
     elif not data:
         errors.append(FieldError("form", "file", "the file is empty"))
     elif len(data) > limit:
-        errors.append(FieldError("form", "file", f"a photo may be at most {limit} bytes"))
+        errors.append(FieldError("form", "file", f"a photo may be at most {_mib(limit)}"))
     if form is None or errors:
+        too_large = len(data) > limit
         return await _project_page(request, ctx, project_id, errors=errors,
-                                   error_form="upload", status=422)
+                                   error_form="upload", status=413 if too_large else 422)
     position = None if form.position is None else form.position - 1
     try:
         await media.upload(ctx, actor, access, PhotoUpload(data=data, alt_text=form.alt_text,
@@ -410,7 +430,7 @@ def pages() -> list[ConsolePage]:
         ConsolePage(path="/builders/{id}", handler=builder_detail, name="catalog-builder"),
         ConsolePage(path="/projects/{id}", handler=project_page, name="catalog-project"),
         ConsolePage(path="/projects/{id}/photos", handler=upload_photo,
-                    name="catalog-photo-upload", method="POST"),
+                    name="catalog-photo-upload", method="POST", max_body=upload_body_limit),
         ConsolePage(path="/projects/{id}/photos/{photo}", handler=update_photo,
                     name="catalog-photo-update", method="POST"),
         ConsolePage(path="/projects/{id}/photos/{photo}/delete", handler=delete_photo,

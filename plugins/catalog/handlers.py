@@ -1,7 +1,9 @@
 """What the catalogue does when events arrive, as lists of handlers per event type: the search
 cache forgets what an event made stale (``search/handlers.py``), the stored photos of deleted
-projects and units are removed (``media/handlers.py``), and a user who erased their account
-stops being the manager of a builder (the builder, a company, stays).
+projects and units are removed (``media/handlers.py``), a user who erased their account
+stops being the manager of a builder (the builder, a company, stays), and a builder-role
+user's KYC decisions (``auth.kyc_status_changed``) are recorded and move their builder's
+verified badge.
 
 The core runs the handlers of one event in the order listed, in the one transaction the bus
 gives the catalogue's consumer group.
@@ -17,13 +19,32 @@ from propmubi.events import Delivery
 from propmubi_plugins.catalog import store
 from propmubi_plugins.catalog.media import handlers as media
 from propmubi_plugins.catalog.search import handlers as search
+from propmubi_plugins.catalog.search.cache import invalidate_after_commit
 
 Handler = Callable[[Tx, Delivery], Awaitable[Any]]
 
 
 async def on_user_erased(tx: Tx, delivery: Delivery) -> None:
-    """``auth.user_erased``: the builder profile loses its link to the person."""
+    """``auth.user_erased``: the builder profile loses its link to the person, and the
+    catalogue forgets the person's KYC state."""
     await store.detach_owner(tx, delivery.event.user_id)
+    await store.forget_builder_kyc(tx, delivery.event.user_id)
+
+
+async def on_kyc_status_changed(tx: Tx, delivery: Delivery) -> None:
+    """``auth.kyc_status_changed`` of a builder KYC: keep the user's status (keyed by user id:
+    a decision that comes before the builder profile still counts when it is created) and set
+    the verified badge of the builder they manage: on when verified, off otherwise (rejected,
+    or submitted again). An event older than the one held changes nothing. Only the user id,
+    the role and the new status are read."""
+    event = delivery.event
+    if event.role != "builder":
+        return
+    if not await store.record_builder_kyc(tx, event.user_id, event.new_status,
+                                          delivery.sequence):
+        return
+    if await store.set_owner_verified(tx, event.user_id, event.new_status == "verified"):
+        invalidate_after_commit(delivery.ctx, tx, None)  # its projects may be in any city
 
 
 def handlers() -> Mapping[str, list[Handler]]:
@@ -36,4 +57,5 @@ def handlers() -> Mapping[str, list[Handler]]:
         "catalog.unit_status_changed": [search.on_project_changed],
         "catalog.price_changed": [search.on_project_changed],
         "auth.user_erased": [on_user_erased],
+        "auth.kyc_status_changed": [on_kyc_status_changed],
     }

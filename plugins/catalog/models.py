@@ -1,7 +1,8 @@
 """The catalogue's vocabularies and the attrs classes of builders and projects: the validated
 inputs of their writes (the API's bodies, the console's forms), every field checked at the edge
 and naming the field, and the shapes of their answers; plus the validators the sub-domains share
-(:func:`text_rules`, :func:`optional_one_of`, :data:`CURRENCY_PATTERN`).
+(:func:`text_rules`, :func:`no_control_characters`, :func:`optional_one_of`,
+:data:`CURRENCY_PATTERN`).
 
 Towers and units, photos and search have their own ``models.py`` (``units/``, ``media/``,
 ``search/``).
@@ -11,11 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import uuid
 from typing import Any
 
 import attrs
 from attrs import validators as v
+
+from propmubi.validation import json_schema, not_blank
 
 # --------------------------------------------------------------------------------------------
 # Vocabularies
@@ -48,17 +52,49 @@ _URL = r"https?://[^\s/$.?#][^\s]{0,300}"
 # --------------------------------------------------------------------------------------------
 
 
-def text_rules(lo: int, hi: int) -> list[Any]:
-    return [v.min_len(lo), v.max_len(hi), not_blank] if lo else [v.max_len(hi)]
+# Control characters (C0, DEL, C1): a name is one line without them; a long free text (a
+# description, an address, a reason) may also hold line breaks (\n or \r\n) and tabs.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]|\r(?!\n)")
+# The same rules as JSON Schema patterns, for the OpenAPI document.
+CONTROL_FREE_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+CONTROL_FREE_MULTILINE_PATTERN = (r"^(?:[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\r]"
+                                  r"|\r\n)*$")
 
 
-def opt_text_rules(lo: int, hi: int) -> Any:
-    return v.optional(text_rules(lo, hi))
+def control_character_problem(value: str, *, multiline: bool = False) -> str | None:
+    """What is wrong with the control characters in ``value``, or None: the one rule of every
+    catalogue text (inputs, CSV cells, and a project's texts when it is submitted)."""
+    found = (_CONTROL_MULTILINE if multiline else _CONTROL).search(value)
+    if found is None:
+        return None
+    char = f"U+{ord(found.group()[0]):04X} at character {found.start() + 1}"
+    if not multiline and found.group() in "\n\r\t":
+        return f"must be one line, without line breaks or tabs ({char})"
+    return f"must not contain control characters ({char})"
 
 
-def not_blank(instance: Any, attribute: attrs.Attribute, value: str) -> None:
-    if not value.strip():
-        raise ValueError("must not be blank")
+def no_control_characters(multiline: bool = False) -> Any:
+    """The attrs validator of :func:`control_character_problem` (None passes)."""
+
+    @json_schema(pattern=CONTROL_FREE_MULTILINE_PATTERN if multiline else CONTROL_FREE_PATTERN)
+    def check(instance: Any, attribute: attrs.Attribute, value: str | None) -> None:
+        problem = None if value is None else control_character_problem(value,
+                                                                        multiline=multiline)
+        if problem:
+            raise ValueError(problem)
+
+    return check
+
+
+def text_rules(lo: int, hi: int, *, multiline: bool = False) -> list[Any]:
+    """Length limits (a required text also not blank) and no control characters."""
+    rules = [v.min_len(lo), v.max_len(hi), not_blank] if lo else [v.max_len(hi)]
+    return [*rules, no_control_characters(multiline)]
+
+
+def opt_text_rules(lo: int, hi: int, *, multiline: bool = False) -> Any:
+    return v.optional(text_rules(lo, hi, multiline=multiline))
 
 
 def _finite(instance: Any, attribute: attrs.Attribute, value: float | None) -> None:
@@ -66,17 +102,35 @@ def _finite(instance: Any, attribute: attrs.Attribute, value: float | None) -> N
         raise ValueError("must be a finite number")
 
 
+def unknown_amenities_problem(values: list[str]) -> str | None:
+    """The message for amenities outside :data:`AMENITIES` (None: all known)."""
+    unknown = sorted({a for a in values if a not in AMENITIES})
+    if unknown:
+        return (f"unknown amenities {', '.join(map(repr, unknown[:5]))}; "
+                "see the amenity vocabulary (GET /catalog/vocabulary)")
+    return None
+
+
+@json_schema(items={"enum": list(AMENITIES)}, uniqueItems=True)
 def _amenities(instance: Any, attribute: attrs.Attribute, value: list[str] | None) -> None:
     if value is None:
         return
-    unknown = sorted({a for a in value if a not in AMENITIES})
-    if unknown:
-        raise ValueError(f"unknown amenities {', '.join(map(repr, unknown[:5]))}; "
-                         "see the amenity vocabulary (GET /catalog/vocabulary)")
+    problem = unknown_amenities_problem(value)
+    if problem:
+        raise ValueError(problem)
     if len(set(value)) != len(value):
         raise ValueError("must not repeat an amenity")
 
 
+# A date of 1950-2100 as the OpenAPI document states it (days per month, leap years).
+_YEAR = r"(?:19[5-9][0-9]|20[0-9][0-9]|2100)"
+_LEAP = r"(?:19(?:[68][048]|[579][26])|20(?:[02468][048]|[13579][26]))"
+DATE_RANGE_PATTERN = (rf"^(?:{_YEAR}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+                      rf"|{_YEAR}-(?:0[13-9]|1[0-2])-(?:29|30)|{_YEAR}-(?:0[13578]|1[02])-31"
+                      rf"|{_LEAP}-02-29)$")
+
+
+@json_schema(pattern=DATE_RANGE_PATTERN)
 def _date_range(instance: Any, attribute: attrs.Attribute, value: dt.date | None) -> None:
     if value is not None and not (1950 <= value.year <= 2100):
         raise ValueError("must be between 1950 and 2100")
@@ -86,6 +140,7 @@ def optional_one_of(allowed: tuple[str, ...]) -> Any:
     """Like ``optional(in_(allowed))``, but kept out of the OpenAPI ``enum`` (whose list
     could not include the null default)."""
 
+    @json_schema(enum=[*allowed, None])
     def check(instance: Any, attribute: attrs.Attribute, value: str | None) -> None:
         if value is not None and value not in allowed:
             raise ValueError(f"must be one of {', '.join(allowed)}")
@@ -105,8 +160,9 @@ class BuilderIn:
     name: str = attrs.field(validator=text_rules(1, 200))
     rera_promoter_id: str | None = attrs.field(default=None, validator=v.optional(
         v.matches_re(_RERA)), metadata={"description": "The promoter's RERA registration."})
-    description: str = attrs.field(default="", validator=text_rules(0, 5000))
-    website: str | None = attrs.field(default=None, validator=v.optional(v.matches_re(_URL)))
+    description: str = attrs.field(default="", validator=text_rules(0, 5000, multiline=True))
+    website: str | None = attrs.field(default=None, validator=v.optional(
+        [v.matches_re(_URL), no_control_characters()]))
     owner_user_id: uuid.UUID | None = attrs.field(default=None, metadata={
         "description": "Staff only: the user who will manage this builder."})
 
@@ -119,9 +175,10 @@ class BuilderPatch:
     name: str | None = attrs.field(default=None, validator=opt_text_rules(1, 200))
     rera_promoter_id: str | None = attrs.field(default=None, validator=v.optional(
         v.matches_re(f"(?:{_RERA})?")))
-    description: str | None = attrs.field(default=None, validator=opt_text_rules(0, 5000))
+    description: str | None = attrs.field(default=None,
+                                          validator=opt_text_rules(0, 5000, multiline=True))
     website: str | None = attrs.field(default=None, validator=v.optional(
-        v.matches_re(f"(?:{_URL})?")))
+        [v.matches_re(f"(?:{_URL})?"), no_control_characters()]))
 
 
 @attrs.frozen(kw_only=True)
@@ -131,7 +188,7 @@ class ProjectIn:
     name: str = attrs.field(validator=text_rules(1, 200))
     city: str = attrs.field(validator=text_rules(1, 100))
     locality: str = attrs.field(validator=text_rules(1, 100))
-    address: str = attrs.field(default="", validator=text_rules(0, 500))
+    address: str = attrs.field(default="", validator=text_rules(0, 500, multiline=True))
     lat: float = attrs.field(validator=_LAT)
     lng: float = attrs.field(validator=_LNG)
     rera_number: str | None = attrs.field(default=None, validator=v.optional(
@@ -140,7 +197,7 @@ class ProjectIn:
     possession_date: dt.date | None = attrs.field(default=None, validator=_date_range)
     amenities: list[str] = attrs.field(factory=list, validator=[v.max_len(len(AMENITIES)),
                                                                 _amenities])
-    description: str = attrs.field(default="", validator=text_rules(0, 10000))
+    description: str = attrs.field(default="", validator=text_rules(0, 10000, multiline=True))
     currency: str = attrs.field(default="INR", validator=v.matches_re(CURRENCY_PATTERN),
                                 metadata={"description": "Currency of every unit price in "
                                           "the project (ISO 4217)."})
@@ -155,7 +212,8 @@ class ProjectPatch:
     name: str | None = attrs.field(default=None, validator=opt_text_rules(1, 200))
     city: str | None = attrs.field(default=None, validator=opt_text_rules(1, 100))
     locality: str | None = attrs.field(default=None, validator=opt_text_rules(1, 100))
-    address: str | None = attrs.field(default=None, validator=opt_text_rules(0, 500))
+    address: str | None = attrs.field(default=None,
+                                      validator=opt_text_rules(0, 500, multiline=True))
     lat: float | None = attrs.field(default=None, validator=v.optional(_LAT))
     lng: float | None = attrs.field(default=None, validator=v.optional(_LNG))
     rera_number: str | None = attrs.field(default=None, validator=v.optional(
@@ -164,7 +222,8 @@ class ProjectPatch:
     possession_date: dt.date | None = attrs.field(default=None, validator=_date_range)
     amenities: list[str] | None = attrs.field(default=None, validator=v.optional(
         v.and_(v.max_len(len(AMENITIES)), _amenities)))
-    description: str | None = attrs.field(default=None, validator=opt_text_rules(0, 10000))
+    description: str | None = attrs.field(default=None,
+                                          validator=opt_text_rules(0, 10000, multiline=True))
     featured: bool | None = None
 
 
@@ -172,7 +231,7 @@ class ProjectPatch:
 class ReasonIn:
     """Why (shown to the builder)."""
 
-    reason: str = attrs.field(validator=v.and_(v.min_len(1), v.max_len(2000), not_blank))
+    reason: str = attrs.field(validator=text_rules(1, 2000, multiline=True))
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,7 +246,9 @@ class Id:
 
 @attrs.frozen
 class ProjectRef:
-    ref: str = attrs.field(validator=[v.min_len(1), v.max_len(200)], metadata={
+    # Named `id` like the other /projects/{id} routes: one path template (OpenAPI tells
+    # templated paths apart by their shape only).
+    id: str = attrs.field(validator=[v.min_len(1), v.max_len(200)], metadata={
         "description": "The project's id or slug."})
 
 
@@ -303,6 +364,9 @@ def _rejection_reason(instance: Any, attribute: attrs.Attribute, value: str) -> 
         raise ValueError("Give the reason for the rejection; the builder reads it.")
     if len(value) > REASON_MAX:
         raise ValueError(f"At most {REASON_MAX} characters (got {len(value)}).")
+    problem = control_character_problem(value, multiline=True)
+    if problem:
+        raise ValueError(f"The reason {problem}.")
 
 
 @attrs.frozen

@@ -16,6 +16,7 @@ from aiohttp import web
 from propmubi.web.auth import actor_of, signed_in
 from propmubi.web.routing import Routes
 from propmubi_plugins.catalog import models, service
+from propmubi_plugins.catalog.media.routes import photo_out
 from propmubi_plugins.catalog.models import (
     BuilderIn,
     BuilderOut,
@@ -33,7 +34,12 @@ from propmubi_plugins.catalog.models import (
     Vocabulary,
 )
 from propmubi_plugins.catalog.state import Ctx
-from propmubi_plugins.catalog.units.models import FACINGS, UNIT_STATUSES
+from propmubi_plugins.catalog.units.models import (
+    FACINGS,
+    UNIT_STATUSES,
+    ProjectDetail,
+    TowerOut,
+)
 
 routes = Routes(tags=["catalog"])
 
@@ -132,10 +138,14 @@ async def create_project(request: web.Request, ctx: Ctx, body: ProjectIn) -> Pro
     return project_out(await service.create_project(ctx, signed_in(request), body))
 
 
-@routes.get("/projects/{ref}", params=ProjectRef, response=ProjectOut, errors=[404])
-async def get_project(request: web.Request, ctx: Ctx, params: ProjectRef) -> ProjectOut:
-    """A project by id or slug. Unpublished projects exist only for their builder and staff."""
-    return project_out(await service.project(ctx, actor_of(request), params.ref))
+@routes.get("/projects/{id}", params=ProjectRef, response=ProjectDetail, errors=[404])
+async def get_project(request: web.Request, ctx: Ctx, params: ProjectRef) -> ProjectDetail:
+    """A project by id or slug, with its towers and photos. Unpublished projects exist only
+    for their builder and staff."""
+    row, towers, photos = await service.project_detail(ctx, actor_of(request), params.id)
+    return ProjectDetail(**attrs.asdict(project_out(row), recurse=False),
+                         towers=[out(TowerOut, t) for t in towers],
+                         photos=[photo_out(ctx, p) for p in photos])
 
 
 @routes.patch("/projects/{id}", params=Id, body=ProjectPatch, response=ProjectOut,

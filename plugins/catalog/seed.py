@@ -140,11 +140,19 @@ def builder_rows(n: int) -> dict[str, list[Any]]:
         cols["name"].append(name)
         cols["slug"].append(f"{slugify(name)}-{ident.hex[-6:]}")
         cols["rera"].append(f"PRM{rng.randrange(10**7, 10**8)}")
-        cols["verified"].append(rng.random() < 0.7)
+        rng.random()  # was the verified draw: every later choice stays as it was
+        cols["verified"].append(builder_verified(i))
         cols["description"].append(f"{name} has delivered {rng.randrange(3, 60)} projects "
                                    f"since {rng.randrange(1975, 2015)}.")
         cols["website"].append(f"https://www.{slugify(name).replace('-', '')}.example")
     return cols
+
+
+def builder_verified(i: int) -> bool:
+    """Whether demo builder ``i`` has verified its identity: all but one in ten. An unverified
+    builder cannot send projects to review, so that one's projects are all drafts; the dev
+    seed's builder (0) is verified and most of its projects are published."""
+    return i % 10 != 9
 
 
 def _pick_moderation(rng: random.Random) -> str:
@@ -191,6 +199,9 @@ def project_rows(start: int, stop: int, builders: int
                      if moderation != "draft" else None)
         published = (submitted + dt.timedelta(days=rng.randrange(1, 5))
                      if moderation == "published" and submitted else None)
+        if not builder_verified(i % builders):
+            # After the draws above: the rest of the project stays the same at any scale.
+            moderation, submitted, published = "draft", None, None
         status = rng.choice(("upcoming", "under_construction", "under_construction", "ready"))
         possession = (None if status == "ready" else
                       dt.date(2026 + rng.randrange(0, 5), rng.randrange(1, 13), 1))

@@ -10,9 +10,24 @@ Who may do what:
 A project that the caller may not see answers 404 (others' drafts do not exist for them); a
 write to something the caller may see but does not own answers 403.
 
+A builder must have verified their identity before they change the catalogue: their
+builder KYC (the auth plugin's, followed through ``auth.kyc_status_changed`` by
+``handlers.py``) must be verified to create, change, submit or delete projects, towers, units
+and photos (403 ``kyc-required`` otherwise; ``plugins.catalog.require_builder_kyc``). Creating
+and editing the builder profile itself is allowed before, so it is ready when KYC is verified;
+its ``verified`` badge follows the KYC decision. Staff are never gated.
+
 Moderation: draft --submit--> in_review --publish--> published; in_review --reject-->
 rejected --submit--> in_review; published --unpublish (staff)--> draft. Every step is a row in
 catalog_project_reviews and an event, in the transaction of the change.
+
+Submitting checks that the project is complete (a tower, a unit, a photo of the project, and
+text without control characters): a 422 lists everything missing at once. Staff, who review,
+may queue a project as it is.
+
+While a project is in review, its builder cannot change it (its fields, towers, units and
+photos: 409 naming what is locked): staff review, and publish, exactly what was submitted.
+Staff may still correct it; a rejection gives it back to its builder.
 
 Edits of a published project by its builder stay public (and publish
 ``catalog.project_updated`` with the fields): taking a live listing down for a typo or a new
@@ -40,10 +55,11 @@ import attrs
 from propmubi import cursors
 from propmubi.actors import Actor
 from propmubi.db import Tx, UniqueViolation
-from propmubi.errors import Conflict, Forbidden, NotFound
+from propmubi.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from propmubi.ids import uuid7
 from propmubi_plugins.catalog import access, store
 from propmubi_plugins.catalog.events import ProjectCreated, ProjectDeleted, ProjectPublished
+from propmubi_plugins.catalog.media import store as media_store
 from propmubi_plugins.catalog.models import (
     LOCKED_WHEN_PUBLISHED,
     BuilderIn,
@@ -52,9 +68,11 @@ from propmubi_plugins.catalog.models import (
     ProjectIn,
     ProjectPatch,
     ReasonIn,
+    control_character_problem,
 )
 from propmubi_plugins.catalog.search.cache import invalidate_after_commit
 from propmubi_plugins.catalog.state import Ctx
+from propmubi_plugins.catalog.units import store as units_store
 
 # --------------------------------------------------------------------------------------------
 # Slugs
@@ -92,12 +110,15 @@ async def create_builder(ctx: Ctx, actor: Actor, data: BuilderIn) -> dict[str, A
             raise Forbidden("only staff may create a builder profile for someone else")
         owner = actor.user_id
     builder_id = uuid7()
-    row = {"id": builder_id, "owner_user_id": owner, "name": data.name.strip(),
+    row: dict[str, Any] = {"id": builder_id, "owner_user_id": owner, "name": data.name.strip(),
            "slug": _unique_slug(slugify(data.name), builder_id),
            "rera_promoter_id": data.rera_promoter_id, "description": data.description,
            "website": data.website}
     try:
         async with ctx.db.transaction() as tx:
+            # The badge follows the owner's KYC, which may have been decided before.
+            row["verified"] = (owner is not None
+                               and await store.builder_kyc(tx, owner) == "verified")
             return await store.insert_builder(tx, row)
     except UniqueViolation:
         raise Conflict("this user already has a builder profile; edit it with "
@@ -165,6 +186,7 @@ async def create_project(ctx: Ctx, actor: Actor, data: ProjectIn) -> dict[str, A
     :raises Conflict: a builder without a builder profile.
     """
     async with ctx.db.transaction() as tx:
+        await access.require_verified_builder(ctx, tx, actor)
         if data.builder_id is not None:
             builder_row = await store.builder(tx, data.builder_id)
             if builder_row is None:
@@ -196,15 +218,24 @@ async def project(ctx: Ctx, actor: Actor | None, ref: str) -> dict[str, Any]:
     return await access.visible_project(ctx.db, actor, ref)
 
 
+async def project_detail(ctx: Ctx, actor: Actor | None, ref: str
+                         ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """A project (as :func:`project`) with its towers and the photos of its own gallery."""
+    row = await access.visible_project(ctx.db, actor, ref)
+    towers = await units_store.towers_of(ctx.db, row["id"])
+    return row, towers, await media_store.gallery(ctx.db, row["id"], None)
+
+
 async def update_project(ctx: Ctx, actor: Actor, project_id: uuid.UUID, data: ProjectPatch
                          ) -> dict[str, Any]:
     """Edit a project (see the module docstring for published projects)."""
     changes = {k: v for k, v in attrs.asdict(data).items() if v is not None}
     async with ctx.db.transaction() as tx:
-        current = await access.project_for_write(tx, actor, project_id)
+        current = await access.project_for_write(ctx, tx, actor, project_id)
         if "featured" in changes and not actor.is_staff:
             raise Forbidden("only staff may feature a project")
         changes = {k: v for k, v in changes.items() if current[k] != v}
+        access.refuse_in_review(actor, current, sorted(changes))
         if current["moderation"] == "published" and not actor.is_staff:
             locked = [k for k in LOCKED_WHEN_PUBLISHED if k in changes]
             if locked:
@@ -214,6 +245,29 @@ async def update_project(ctx: Ctx, actor: Actor, project_id: uuid.UUID, data: Pr
             await store.update_project(tx, project_id, changes)
             await access.project_changed(ctx, tx, current, sorted(changes), actor)
         return await store.project(tx, project_id)  # type: ignore[return-value]
+
+
+#: The project's texts checked again on submission (multi-line ones: True).
+_TEXTS = {"name": False, "city": False, "locality": False, "address": True,
+          "rera_number": False, "description": True}
+
+
+async def _check_complete(tx: Tx, project: dict[str, Any]) -> None:
+    """Refuse to send an incomplete project to review: 422 listing everything missing."""
+    counts = await store.completeness(tx, project["id"])
+    errors = []
+    for what, advice in (("towers", "add at least one tower"),
+                         ("units", "add at least one unit (with its price)"),
+                         ("photos", "upload at least one photo of the project")):
+        if not counts[what]:
+            errors.append(FieldError("body", what, advice))
+    for name, multiline in _TEXTS.items():
+        problem = control_character_problem(project[name] or "", multiline=multiline)
+        if problem:
+            errors.append(FieldError("body", name, problem))
+    if errors:
+        raise ValidationFailed(errors, detail="the project is not ready for review: "
+                               + "; ".join(f"{e['field']}: {e['message']}" for e in errors))
 
 
 _TRANSITIONS = {
@@ -233,13 +287,15 @@ async def _moderate(ctx: Ctx, actor: Actor, project_id: uuid.UUID, action: str,
     """
     allowed, target, review_action, staff_only = _TRANSITIONS[action]
     async with ctx.db.transaction() as tx:
-        current = await access.project_for_write(tx, actor, project_id)
+        current = await access.project_for_write(ctx, tx, actor, project_id)
         if staff_only and not actor.is_staff:
             raise Forbidden(f"only staff may {action} a project")
         if current["moderation"] not in allowed:
             raise Conflict(f"cannot {action} a project that is {current['moderation']} "
                            f"(only from {' or '.join(allowed)})",
                            moderation=current["moderation"])
+        if action == "submit" and not actor.is_staff:
+            await _check_complete(tx, current)
         await store.set_moderation(tx, project_id, target,
                                    reason if action in ("reject", "unpublish") else None)
         await store.add_review(tx, project_id, review_action, reason, actor.ref)
@@ -279,7 +335,7 @@ async def unpublish_project(ctx: Ctx, actor: Actor, project_id: uuid.UUID, data:
 async def delete_project(ctx: Ctx, actor: Actor, project_id: uuid.UUID) -> None:
     """Delete a project: its builder while it is not published, staff always."""
     async with ctx.db.transaction() as tx:
-        current = await access.project_for_write(tx, actor, project_id)
+        current = await access.project_for_write(ctx, tx, actor, project_id)
         if current["moderation"] == "published" and not actor.is_staff:
             raise Conflict("a published project cannot be deleted by its builder; ask staff "
                            "to unpublish it first")

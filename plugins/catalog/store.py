@@ -26,12 +26,12 @@ _BUILDER_COLUMNS = ("id, owner_user_id, name, slug, rera_promoter_id, verified, 
 
 async def insert_builder(tx: Tx, row: dict[str, Any]) -> dict[str, Any]:
     """Insert a builder; raises UniqueViolation when the owner already has one (or the slug
-    is taken)."""
+    is taken). ``verified`` is the owner's KYC state (:func:`builder_kyc`)."""
     return await tx.fetchrow(
         "INSERT INTO catalog_builders (id, owner_user_id, name, slug, rera_promoter_id, "
-        "description, website) VALUES (%(id)s, %(owner_user_id)s, %(name)s, %(slug)s, "
-        f"%(rera_promoter_id)s, %(description)s, %(website)s) RETURNING {_BUILDER_COLUMNS}",
-        row)  # type: ignore[return-value]
+        "description, website, verified) VALUES (%(id)s, %(owner_user_id)s, %(name)s, "
+        "%(slug)s, %(rera_promoter_id)s, %(description)s, %(website)s, %(verified)s) "
+        f"RETURNING {_BUILDER_COLUMNS}", row)  # type: ignore[return-value]
 
 
 async def builder(q: Q, builder_id: uuid.UUID, *, lock: bool = False) -> dict[str, Any] | None:
@@ -72,6 +72,35 @@ async def set_builder_verified(tx: Tx, builder_id: uuid.UUID, verified: bool) ->
     return await tx.execute(
         "UPDATE catalog_builders SET verified = %s, updated_at = now() WHERE id = %s",
         (verified, builder_id)) > 0
+
+
+async def builder_kyc(q: Q, user_id: uuid.UUID) -> str | None:
+    """A builder-role user's KYC status as the auth events reported it (None: never heard)."""
+    return await q.fetchval("SELECT status FROM catalog_builder_kyc WHERE user_id = %s",
+                            (user_id,))
+
+
+async def record_builder_kyc(tx: Tx, user_id: uuid.UUID, status: str, sequence: int) -> bool:
+    """Keep a user's builder KYC status; False (nothing changed) when an event at least as
+    recent (``sequence``) was already recorded."""
+    return await tx.fetchval(
+        "INSERT INTO catalog_builder_kyc AS k (user_id, status, sequence) "
+        "VALUES (%s, %s, %s) ON CONFLICT (user_id) DO UPDATE SET status = EXCLUDED.status, "
+        "sequence = EXCLUDED.sequence, updated_at = now() "
+        "WHERE k.sequence < EXCLUDED.sequence RETURNING true",
+        (user_id, status, sequence)) is not None
+
+
+async def set_owner_verified(tx: Tx, user_id: uuid.UUID, verified: bool) -> int:
+    """Set the verified badge of the builder a user manages; how many rows (0 or 1)."""
+    return await tx.execute(
+        "UPDATE catalog_builders SET verified = %s, updated_at = now() "
+        "WHERE owner_user_id = %s AND verified <> %s", (verified, user_id, verified))
+
+
+async def forget_builder_kyc(tx: Tx, user_id: uuid.UUID) -> None:
+    """Drop an erased user's KYC state."""
+    await tx.execute("DELETE FROM catalog_builder_kyc WHERE user_id = %s", (user_id,))
 
 
 # --------------------------------------------------------------------------------------------
@@ -169,6 +198,16 @@ async def reviews(q: Q, project_id: uuid.UUID) -> list[dict[str, Any]]:
     return await q.fetch(
         "SELECT action, reason, actor, at FROM catalog_project_reviews "
         "WHERE project_id = %s ORDER BY at, id", (project_id,))
+
+
+async def completeness(q: Q, project_id: uuid.UUID) -> dict[str, Any]:
+    """What a review needs of a project: how many towers, units and photos it has."""
+    return await q.fetchrow(
+        "SELECT (SELECT count(*) FROM catalog_towers WHERE project_id = %(id)s)::integer "
+        "AS towers, (SELECT count(*) FROM catalog_units WHERE project_id = %(id)s)::integer "
+        "AS units, (SELECT count(*) FROM catalog_media WHERE project_id = %(id)s "
+        "AND unit_id IS NULL)::integer "
+        "AS photos", {"id": project_id})  # type: ignore[return-value]
 
 
 async def delete_project(tx: Tx, project_id: uuid.UUID) -> None:

@@ -10,6 +10,9 @@ from typing import Any
 import attrs
 from attrs import validators as v
 
+from propmubi.validation import json_schema
+from propmubi_plugins.catalog.models import no_control_characters
+
 #: Longest alternative text (screen readers read it whole; a caption belongs elsewhere).
 ALT_TEXT_MAX = 300
 #: Photos per gallery: galleries are answered whole, without pagination.
@@ -52,12 +55,16 @@ class Photo:
     updated_at: dt.datetime
 
 
+# The route refuses a patch changing nothing (the document says so).
+@json_schema(anyOf=[{"required": ["alt_text"], "properties": {"alt_text": {"type": "string"}}},
+                    {"required": ["position"], "properties": {"position": {"type": "integer"}}}])
 @attrs.frozen
 class PhotoPatch:
     """What may change about a photo (give at least one)."""
 
     alt_text: str | None = attrs.field(
-        default=None, validator=v.optional([v.min_len(1), v.max_len(ALT_TEXT_MAX)]))
+        default=None, validator=v.optional([v.min_len(1), v.max_len(ALT_TEXT_MAX),
+                                            no_control_characters()]))
     position: int | None = attrs.field(
         default=None, validator=v.optional([v.ge(0), v.le(GALLERY_MAX)]))
 
@@ -68,10 +75,12 @@ class PhotoForm:
 
     file: bytes = attrs.field(metadata={
         "description": "JPEG, PNG or WebP, at most plugins.catalog.max_upload_bytes."})
-    alt_text: str = attrs.field(validator=[v.min_len(1), v.max_len(ALT_TEXT_MAX)],
+    alt_text: str = attrs.field(validator=[v.min_len(1), v.max_len(ALT_TEXT_MAX),
+                                           no_control_characters()],
                                 metadata={"description": "What the photo shows."})
-    position: int | None = attrs.field(default=None, metadata={
-        "description": "0-based place in the gallery (default: last)."})
+    position: int | None = attrs.field(
+        default=None, validator=v.optional([v.ge(0), v.le(GALLERY_MAX)]),
+        metadata={"description": "0-based place in the gallery (default: last)."})
 
 
 @attrs.frozen

@@ -10,7 +10,9 @@ after the commit; deleting a project or units removes their objects when the eve
 
 Who may do what: anyone sees the photos of a published project; its builder and staff see
 and change those of any project; others' unpublished projects answer 404, a visible project
-of someone else 403 on changes.
+of someone else 403 on changes. As for every change of a project (``access.py``), a builder
+needs verified KYC (403 ``kyc-required``) and cannot change the photos of a project in review
+(409).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from propmubi.errors import (
 )
 from propmubi.ids import uuid7
 from propmubi.storage import Storage
+from propmubi_plugins.catalog import access as rules
 from propmubi_plugins.catalog.events import ProjectUpdated
 from propmubi_plugins.catalog.media import images, store
 from propmubi_plugins.catalog.media.models import (
@@ -42,6 +45,7 @@ from propmubi_plugins.catalog.media.models import (
     PhotoPatch,
     PhotoUpload,
 )
+from propmubi_plugins.catalog.models import control_character_problem
 from propmubi_plugins.catalog.state import Ctx
 
 __all__ = ["ALT_TEXT_MAX", "GALLERY_MAX", "can_manage", "can_view", "check_alt_text", "delete",
@@ -104,7 +108,14 @@ async def manage_access(ctx: Ctx, actor: Actor, project_id: uuid.UUID | None = N
     """
     access = await _access(ctx, project_id, unit_id)
     _require_manager(actor, access, "unit" if unit_id is not None else "project")
+    await _may_change(ctx, actor, access)  # type: ignore[arg-type]
     return access  # type: ignore[return-value]
+
+
+async def _may_change(ctx: Ctx, actor: Actor, project: Mapping[str, Any]) -> None:
+    """A builder's KYC is verified and the project is not in review."""
+    await rules.require_verified_builder(ctx, ctx.db, actor)
+    rules.refuse_in_review(actor, dict(project), ["photos"])
 
 
 # -------------------------------------------------------------------------------------------------
@@ -124,6 +135,9 @@ def check_alt_text(value: str | None) -> str:
     if len(text) > ALT_TEXT_MAX:
         raise ValidationFailed([FieldError(
             "body", "alt_text", f"at most {ALT_TEXT_MAX} characters, got {len(text)}")])
+    problem = control_character_problem(text)
+    if problem:
+        raise ValidationFailed([FieldError("body", "alt_text", problem)])
     return text
 
 
@@ -189,6 +203,7 @@ async def upload(ctx: Ctx, actor: Actor, access: Mapping[str, Any], data: PhotoU
             project = await store.lock_project(tx, project_id)
             if project is None:
                 raise NotFound("no such project")
+            rules.refuse_in_review(actor, project, ["photos"])  # submitted meanwhile
             size = await store.gallery_size(tx, project_id, unit_id)
             if size >= GALLERY_MAX:
                 raise Conflict(f"a gallery holds at most {GALLERY_MAX} photos; delete some first")
@@ -242,19 +257,22 @@ async def photo(ctx: Ctx, actor: Actor | None, photo_id: uuid.UUID, *, manage: b
     row = await store.photo(ctx.db, photo_id)
     if manage:
         _require_manager(actor, row, "photo")  # type: ignore[arg-type]
+        await _may_change(ctx, actor, row)  # type: ignore[arg-type]
     elif row is None or not can_view(actor, row):
         raise NotFound("no such photo")
     return row  # type: ignore[return-value]
 
 
-async def _locked(tx: Tx, current: Mapping[str, Any]
+async def _locked(tx: Tx, actor: Actor, current: Mapping[str, Any]
                   ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The photo's project, locked for the change, and the photo's row read under that lock;
-    404 when either went since ``current`` was read."""
+    404 when either went since ``current`` was read, 409 for a builder when it went to
+    review."""
     project = await store.lock_project(tx, current["project_id"])
     row = await store.photo_for_update(tx, current["id"]) if project else None
     if project is None or row is None:
         raise NotFound("no such photo")
+    rules.refuse_in_review(actor, project, ["photos"])
     return project, row
 
 
@@ -263,7 +281,7 @@ async def update(ctx: Ctx, actor: Actor, photo_id: uuid.UUID, data: PhotoPatch
     """Change a photo's alternative text and/or its place in the gallery; the photo's row."""
     current = await photo(ctx, actor, photo_id, manage=True)
     async with ctx.db.transaction() as tx:
-        project, row = await _locked(tx, current)
+        project, row = await _locked(tx, actor, current)
         if data.alt_text is not None:
             await store.set_alt_text(tx, photo_id, check_alt_text(data.alt_text))
         if data.position is not None:
@@ -279,7 +297,7 @@ async def delete(ctx: Ctx, actor: Actor, photo_id: uuid.UUID) -> None:
     """Remove a photo: its row (closing the gap in its gallery), then its objects."""
     current = await photo(ctx, actor, photo_id, manage=True)
     async with ctx.db.transaction() as tx:
-        project, row = await _locked(tx, current)
+        project, row = await _locked(tx, actor, current)
         await store.delete(tx, photo_id)
         await store.close_gap(tx, row["project_id"], row["unit_id"], row["position"])
         await _changed(ctx, tx, project, actor)

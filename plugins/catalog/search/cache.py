@@ -29,8 +29,9 @@ consumer: ~100 ms, more when the worker lags) and the service layer right after 
 (:func:`invalidate_after_commit`), so that a change is visible to the next request of any
 web process at once; the event path is the safety net (another process, a replay).
 
-A cache that cannot answer (Redis down, timing out) is skipped: the database answers, and
-the failure is counted (``result="error"``).
+A cache that cannot answer (Redis down, or silent past ``redis.fast_timeout``, or its
+circuit open after repeated failures) is skipped: the database answers, and the failure is
+counted (``result="error"``). A hung Redis so costs a search milliseconds, not seconds.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ import orjson
 from prometheus_client import Counter
 
 from propmubi.db import Tx
-from propmubi.redis import RedisError
+from propmubi.redis import RedisError, RedisUnavailable, bounded
 from propmubi.validation import unstructure
 from propmubi_plugins.catalog.state import Ctx
 
@@ -92,13 +93,13 @@ async def cached(ctx: Ctx, endpoint: str, params: Mapping[str, Any],
     redis = ctx.redis
     key = ctx.keys("cache", endpoint, digest(params))
     try:
-        async with redis.pipeline(transaction=False) as pipe:
+        async with bounded(redis, "fast"), redis.pipeline(transaction=False) as pipe:
             pipe.mget(_global_gen(ctx), _scope_gen(ctx, city))
             pipe.get(key)
             gens, entry = await pipe.execute()
     except _FAILURES as exc:
         REQUESTS.labels(endpoint, "error").inc()
-        log.warning("search cache unavailable, answering from the database: %s", exc)
+        _log_failure("search cache unavailable, answering from the database: %s", exc)
         return orjson.dumps(unstructure(await compute())).decode()
     stamp = f"{gens[0] or 0}.{gens[1] or 0}|"
     if entry is not None and entry.startswith(stamp):
@@ -107,10 +108,17 @@ async def cached(ctx: Ctx, endpoint: str, params: Mapping[str, Any],
     REQUESTS.labels(endpoint, "miss").inc()
     text = orjson.dumps(unstructure(await compute())).decode()
     try:
-        await redis.set(key, stamp + text, ex=ctx.settings.cache_ttl)
+        async with bounded(redis, "fast"):
+            await redis.set(key, stamp + text, ex=ctx.settings.cache_ttl)
     except _FAILURES as exc:
-        log.warning("search cache unavailable, answer not stored: %s", exc)
+        _log_failure("search cache unavailable, answer not stored: %s", exc)
     return text
+
+
+def _log_failure(message: str, exc: BaseException) -> None:
+    # A call that was not even tried (the circuit is open) is counted, not logged each time.
+    if not (isinstance(exc, RedisUnavailable) and exc.circuit_open):
+        log.warning(message, exc)
 
 
 async def invalidate(ctx: Ctx, city: str | None = None) -> None:
@@ -139,13 +147,16 @@ def invalidate_after_commit(ctx: Ctx, tx: Tx, city: str | None = None) -> None:
     again when the worker handles them; calling both is harmless.
 
     A Redis failure here is logged, not raised: the change is committed already, and the
-    answer goes stale for at most ``cache_ttl`` seconds.
+    answer goes stale until the change's events invalidate it (at most ``cache_ttl``
+    seconds). It is bounded like a lookup, so a hung Redis does not hold the request.
     """
 
     async def bump() -> None:
         try:
-            await invalidate(ctx, city)
+            async with bounded(ctx.redis, "fast"):
+                await invalidate(ctx, city)
         except _FAILURES as exc:
-            log.warning("search cache invalidation failed (stale for up to cache_ttl): %s", exc)
+            _log_failure("search cache invalidation failed (stale for up to cache_ttl): %s",
+                         exc)
 
     tx.after_commit.append(bump)

@@ -10,7 +10,14 @@ from typing import Any
 
 import attrs
 
-from propmubi_plugins.catalog.models import BuilderRef
+from propmubi.validation import SPACE_CLASS, json_schema
+from propmubi_plugins.catalog.models import (
+    AMENITIES,
+    CONTROL_FREE_PATTERN,
+    BuilderRef,
+    control_character_problem,
+    unknown_amenities_problem,
+)
 
 SORTS = ("relevance", "price_asc", "price_desc", "distance", "newest")
 STATUSES = ("upcoming", "under_construction", "ready")
@@ -21,6 +28,7 @@ MIN_POLYGON, MAX_POLYGON = 3, 50
 # --- validation helpers ----------------------------------------------------------------------
 
 def _text(max_len: int) -> Any:
+    @json_schema(**{"x-not-blank": True}, maxLength=max_len, pattern=CONTROL_FREE_PATTERN)
     def check(instance: Any, attribute: attrs.Attribute, value: str | None) -> None:
         if value is None:
             return
@@ -28,11 +36,16 @@ def _text(max_len: int) -> Any:
             raise ValueError("must not be blank")
         if len(value) > max_len:
             raise ValueError(f"must be at most {max_len} characters")
+        problem = control_character_problem(value)
+        if problem:
+            raise ValueError(problem)
 
     return check
 
 
 def _texts(max_items: int, max_len: int) -> Any:
+    @json_schema(maxItems=max_items, items={"x-not-blank": True, "maxLength": max_len,
+                                            "pattern": CONTROL_FREE_PATTERN})
     def check(instance: Any, attribute: attrs.Attribute, value: list[str]) -> None:
         if len(value) > max_items:
             raise ValueError(f"at most {max_items} values")
@@ -41,11 +54,23 @@ def _texts(max_items: int, max_len: int) -> Any:
                 raise ValueError("values must not be blank")
             if len(item) > max_len:
                 raise ValueError(f"values must be at most {max_len} characters")
+            problem = control_character_problem(item)
+            if problem:
+                raise ValueError(f"values {problem}")
 
     return check
 
 
+@json_schema(maxItems=20, items={"enum": list(AMENITIES)})
+def _amenities(instance: Any, attribute: attrs.Attribute, value: list[str]) -> None:
+    _texts(20, 100)(instance, attribute, value)
+    problem = unknown_amenities_problem([a.strip() for a in value])
+    if problem:
+        raise ValueError(problem)
+
+
 def _between(low: float, high: float, *, low_open: bool = False) -> Any:
+    @json_schema(**{"exclusiveMinimum" if low_open else "minimum": low, "maximum": high})
     def check(instance: Any, attribute: attrs.Attribute, value: float | None) -> None:
         if value is None:
             return
@@ -56,11 +81,13 @@ def _between(low: float, high: float, *, low_open: bool = False) -> Any:
     return check
 
 
+@json_schema(minimum=0)
 def _non_negative(instance: Any, attribute: attrs.Attribute, value: int | None) -> None:
     if value is not None and value < 0:
         raise ValueError("must be at least 0")
 
 
+@json_schema(maxItems=10, items={"minimum": 0, "maximum": 20})
 def _bhk(instance: Any, attribute: attrs.Attribute, value: list[int]) -> None:
     if len(value) > 10:
         raise ValueError("at most 10 values")
@@ -68,17 +95,20 @@ def _bhk(instance: Any, attribute: attrs.Attribute, value: list[int]) -> None:
         raise ValueError("values must be between 0 and 20")
 
 
+@json_schema(items={"enum": list(STATUSES)})
 def _statuses(instance: Any, attribute: attrs.Attribute, value: list[str]) -> None:
     bad = [v for v in value if v not in STATUSES]
     if bad:
         raise ValueError(f"must be one of {', '.join(STATUSES)}")
 
 
+@json_schema(enum=[*SORTS, None])
 def _sort(instance: Any, attribute: attrs.Attribute, value: str | None) -> None:
     if value is not None and value not in SORTS:
         raise ValueError(f"must be one of {', '.join(SORTS)}")
 
 
+@json_schema(minimum=1, maximum=50)
 def _limit(instance: Any, attribute: attrs.Attribute, value: int) -> None:
     if not 1 <= value <= 50:
         raise ValueError("must be between 1 and 50")
@@ -137,7 +167,7 @@ class SearchQuery:
     bhk: list[int] = attrs.field(factory=list, validator=_bhk)
     status: list[str] = attrs.field(factory=list, validator=_statuses)
     possession_before: dt.date | None = None
-    amenities: list[str] = attrs.field(factory=list, validator=_texts(20, 100))
+    amenities: list[str] = attrs.field(factory=list, validator=_amenities)
     verified_builder: bool | None = None
     lat: float | None = attrs.field(default=None, validator=_between(-90, 90))
     lng: float | None = attrs.field(default=None, validator=_between(-180, 180))
@@ -149,6 +179,8 @@ class SearchQuery:
     limit: int = attrs.field(default=20, validator=_limit)
 
 
+# At least two characters once stripped: two that are not whitespace, anywhere.
+@json_schema(pattern=rf"[^{SPACE_CLASS}][\s\S]*[^{SPACE_CLASS}]", maxLength=64)
 def _suggest_q(instance: Any, attribute: attrs.Attribute, value: str) -> None:
     if len(value.strip()) < 2:
         raise ValueError("must be at least 2 characters")
@@ -175,8 +207,18 @@ class FeedQuery:
 # --- outputs (the shapes the OpenAPI document shows) ------------------------------------------
 
 @attrs.frozen
+class CoverPhoto:
+    """A project's cover: the first photo of its gallery (thumbnail and web size URLs)."""
+
+    thumb: str
+    web: str
+    alt_text: str
+
+
+@attrs.frozen
 class ProjectHit:
-    """One project in a search or feed answer."""
+    """One project in a search or feed answer; ``cover`` is None for a project without
+    photos."""
 
     id: uuid.UUID
     slug: str
@@ -195,6 +237,7 @@ class ProjectHit:
     units_available: int
     featured: bool
     distance_km: float | None = None
+    cover: CoverPhoto | None = None
 
 
 @attrs.frozen

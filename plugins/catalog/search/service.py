@@ -41,9 +41,11 @@ import orjson
 from propmubi import cursors
 from propmubi.actors import Actor
 from propmubi.errors import FieldError, ValidationFailed
+from propmubi.storage import Storage
 from propmubi_plugins.catalog.models import BuilderRef
 from propmubi_plugins.catalog.search import cache, store
 from propmubi_plugins.catalog.search.models import (
+    CoverPhoto,
     Facets,
     FacetValue,
     FeedPage,
@@ -279,8 +281,12 @@ def plan_search(query: SearchQuery) -> SearchPlan:
 
 # --- running ---------------------------------------------------------------------------------
 
-def _hit(row: dict[str, Any]) -> ProjectHit:
+def _hit(row: dict[str, Any], storage: Storage | None) -> ProjectHit:
     distance = row.get("distance_m")
+    photo = row.get("cover")
+    cover = (CoverPhoto(thumb=storage.url(photo["thumb_key"]), web=storage.url(photo["web_key"]),
+                        alt_text=photo["alt_text"])
+             if storage is not None and photo else None)
     return ProjectHit(
         id=row["id"], slug=row["slug"], name=row["name"],
         builder=BuilderRef(id=row["builder_id"], name=row["builder_name"],
@@ -290,7 +296,7 @@ def _hit(row: dict[str, Any]) -> ProjectHit:
         price_min=row["price_min"], price_max=row["price_max"], currency=row["currency"],
         bedrooms=list(row["bedrooms"] or []), units_available=row["units_available"],
         featured=row["featured"],
-        distance_km=None if distance is None else round(distance / 1000.0, 3))
+        distance_km=None if distance is None else round(distance / 1000.0, 3), cover=cover)
 
 
 def _facets(rows: list[dict[str, Any]]) -> tuple[Facets, int]:
@@ -312,8 +318,9 @@ def _facets(rows: list[dict[str, Any]]) -> tuple[Facets, int]:
                   verified_builder=values("verified", lambda v: v == "true")), total
 
 
-async def run_search(db: Any, plan: SearchPlan) -> SearchPage:
-    """The page of items, the facets and the total of a planned search."""
+async def run_search(db: Any, plan: SearchPlan, storage: Storage | None = None) -> SearchPage:
+    """The page of items, the facets and the total of a planned search (covers' URLs from
+    ``storage``; without it, hits have no cover)."""
     rows = await store.search_items(db, plan)
     more = len(rows) > plan.limit
     rows = rows[:plan.limit]
@@ -323,7 +330,7 @@ async def run_search(db: Any, plan: SearchPlan) -> SearchPage:
     facets, total = _facets(facet_rows)
     next_cursor = (encode_cursor(plan.fingerprint, rows[-1]["sort_key"], rows[-1]["id"])
                    if more and rows else None)
-    return SearchPage(items=[_hit(r) for r in rows], facets=facets, total=total,
+    return SearchPage(items=[_hit(r, storage) for r in rows], facets=facets, total=total,
                       next_cursor=next_cursor)
 
 
@@ -341,10 +348,11 @@ async def run_suggest(db: Any, query: SuggestQuery) -> SuggestPage:
                    city=r["city"], score=round(float(r["score"]), 4)) for r in rows])
 
 
-async def run_feed(db: Any, query: FeedQuery) -> FeedPage:
-    """A city's published projects, featured first, then newest."""
+async def run_feed(db: Any, query: FeedQuery, storage: Storage | None = None) -> FeedPage:
+    """A city's published projects, featured first, then newest (covers as in
+    :func:`run_search`)."""
     rows = await store.feed(db, " ".join(query.city.split()), query.limit)
-    return FeedPage(items=[_hit(r) for r in rows])
+    return FeedPage(items=[_hit(r, storage) for r in rows])
 
 
 # --- answering (cached) -------------------------------------------------------------------------
@@ -357,7 +365,7 @@ async def search(ctx: Ctx, actor: Actor | None, query: SearchQuery) -> str:
     plan = plan_search(query)
     # Scoped to no city even with a city filter: the disjunctive city facet counts every city.
     return await cache.cached(ctx, "search", plan.canonical, None,
-                              lambda: run_search(ctx.db, plan))
+                              lambda: run_search(ctx.db, plan, ctx.storage))
 
 
 async def suggest(ctx: Ctx, actor: Actor | None, query: SuggestQuery) -> str:
@@ -371,4 +379,4 @@ async def feed(ctx: Ctx, actor: Actor | None, query: FeedQuery) -> str:
     """A city's published projects: the JSON text of a :class:`FeedPage`."""
     params = {"city": " ".join(query.city.split()).lower(), "limit": query.limit}
     return await cache.cached(ctx, "feed", params, query.city,
-                              lambda: run_feed(ctx.db, query))
+                              lambda: run_feed(ctx.db, query, ctx.storage))

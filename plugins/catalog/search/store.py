@@ -69,7 +69,16 @@ SORTS = {
 _COLUMNS = """p.id, p.slug, p.name, p.builder_id, b.name AS builder_name,
        b.slug AS builder_slug, b.verified AS builder_verified, p.city, p.locality, p.lat,
        p.lng, p.status, p.possession_date, p.price_min, p.price_max, p.currency, p.bedrooms,
-       p.units_available, p.featured"""
+       p.units_available, p.featured,
+       (SELECT jsonb_build_object('thumb_key', m.thumb_key, 'web_key', m.web_key,
+                                  'alt_text', m.alt_text)
+          FROM catalog_media m WHERE m.project_id = p.id AND m.unit_id IS NULL
+         ORDER BY m.unit_id, m.position LIMIT 1) AS cover"""
+# A hit's project with its builder; its cover is the first photo of its own gallery
+# (catalog_media_project_gallery_idx), a scalar subquery so that it is read only for the
+# rows the LIMIT keeps and never disturbs the index order of a keyset page. (The planner takes
+# no order from `unit_id IS NULL`; ordering by the index's own columns spares it a sort.)
+_FROM = "FROM catalog_projects p JOIN catalog_builders b ON b.id = p.builder_id"
 
 
 def _conditions(plan: Any, names: tuple[str, ...], table: dict[str, str]) -> list[str]:
@@ -92,7 +101,7 @@ def items_sql(plan: Any) -> tuple[str, dict[str, Any]]:
         params["after_key"], params["after_id"] = plan.after
     distance = f"{_DISTANCE} AS distance_m," if plan.point else ""
     sql = (f"SELECT {_COLUMNS}, {distance} ({key})::text AS sort_key\n"
-           "FROM catalog_projects p JOIN catalog_builders b ON b.id = p.builder_id\n"
+           f"{_FROM}\n"
            f"WHERE {' AND '.join(where)}\n"
            f"ORDER BY {key} {direction}, p.id {direction}\n"
            "LIMIT %(limit)s")
@@ -225,7 +234,7 @@ async def suggest(db: Any, q: str, prefix: str, limit: int) -> list[dict[str, An
 
 FEED = f"""
 SELECT {_COLUMNS}
-  FROM catalog_projects p JOIN catalog_builders b ON b.id = p.builder_id
+  {_FROM}
  WHERE p.moderation = 'published' AND lower(p.city) = lower(%(city)s)
  ORDER BY lower(p.city), p.featured DESC,
           coalesce(p.published_at, '-infinity'::timestamptz) DESC, p.id DESC

@@ -3,9 +3,10 @@
 The file has a header naming exactly :data:`COLUMNS` (in any order) and one unit a row. Each
 row is structured into :class:`~propmubi_plugins.catalog.units.models.UnitIn` with the same
 rules as the JSON API (numbers given as text); every problem of every row is collected, so the
-builder fixes the whole file in one round trip. Errors are 422 problem+json whose ``errors``
-items carry ``row`` (1 = the first data row), ``line`` (in the file, header = 1), ``column``
-and ``message``.
+builder fixes the whole file in one round trip: a row with a bad cell still has its other
+cells checked, also against its tower and the project (``service.import_units``). Errors are
+422 problem+json whose ``errors`` items carry ``row`` (1 = the first data row), ``line`` (in
+the file, header = 1), ``column`` and ``message``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import attrs
 
 from propmubi.errors import FieldError, ValidationFailed
 from propmubi.validation import query_converter, structure_input
-from propmubi_plugins.catalog.units.models import UnitIn
+from propmubi_plugins.catalog.models import control_character_problem
+from propmubi_plugins.catalog.units.models import CROSS_CHECKED, UnitIn
 
 #: The columns of an import file.
 COLUMNS = ("tower", "code", "unit_type", "bedrooms", "carpet_area_sqft", "super_area_sqft",
@@ -35,12 +37,15 @@ MAX_ERRORS = 200
 
 @attrs.frozen
 class ParsedRow:
-    """One valid row: its position and the unit it describes."""
+    """One row of the right length: its position, its tower's name ("" when that cell is
+    bad), the unit it describes (None when a cell is bad), and the values of the cells the
+    cross-checks need (:data:`CROSS_CHECKED`) that are valid on their own."""
 
     row: int
     line: int
     tower: str
-    unit: UnitIn
+    unit: UnitIn | None
+    values: dict[str, Any]
 
 
 def row_error(row: int, line: int, column: str, message: str) -> FieldError:
@@ -66,7 +71,8 @@ def rejected(errors: list[FieldError]) -> ValidationFailed:
 
 
 def parse(text: str) -> tuple[list[ParsedRow], list[FieldError]]:
-    """The rows of the file that are valid on their own, and the problems of the others.
+    """The rows of the file (``unit`` None for those with a bad cell) and every problem of
+    their cells.
 
     A file that is not a unit list at all (empty, wrong header, no rows, too many rows)
     raises :class:`ValidationFailed` at once."""
@@ -107,9 +113,7 @@ def parse(text: str) -> tuple[list[ParsedRow], list[FieldError]]:
                 errors.append(row_error(number, line, "", f"expected {len(names)} cells, "
                                                           f"got {len(cells)}"))
                 continue
-            row = _row(number, line, dict(zip(names, cells, strict=True)), errors)
-            if row is not None:
-                parsed.append(row)
+            parsed.append(_row(number, line, dict(zip(names, cells, strict=True)), errors))
     except csv.Error as exc:
         errors.append(row_error(number + 1, reader.line_num, "", f"unreadable CSV: {exc}"))
     if not parsed and not errors:
@@ -118,15 +122,14 @@ def parse(text: str) -> tuple[list[ParsedRow], list[FieldError]]:
 
 
 def _row(number: int, line: int, cells: dict[str, str], errors: list[FieldError]
-         ) -> ParsedRow | None:
+         ) -> ParsedRow:
     tower = cells.pop("tower").strip()
     bad = False
-    if not tower:
-        errors.append(row_error(number, line, "tower", "required"))
-        bad = True
-    elif len(tower) > 100:
-        errors.append(row_error(number, line, "tower", "at most 100 characters"))
-        bad = True
+    problem = ("required" if not tower else "at most 100 characters" if len(tower) > 100
+               else control_character_problem(tower))
+    if problem:
+        errors.append(row_error(number, line, "tower", problem))
+        tower, bad = "", True
     data: dict[str, Any] = {}
     for column, value in cells.items():
         value = value.strip()
@@ -136,14 +139,29 @@ def _row(number: int, line: int, cells: dict[str, str], errors: list[FieldError]
             errors.append(row_error(number, line, column, "required"))
             bad = True
     unit, problems = structure_input(data, UnitIn, "body", query_converter)
-    for problem in problems:
-        column = problem["field"].split(".")[0].split("[")[0]
+    refused = set()
+    for found in problems:
+        column = found["field"].split(".")[0].split("[")[0]
+        refused.add(column)
         if column in data:  # missing cells are reported above
-            errors.append(row_error(number, line, column, problem["message"]))
+            errors.append(row_error(number, line, column, found["message"]))
             bad = True
     if unit is None and not bad:
         errors.append(row_error(number, line, "", "; ".join(p["message"] for p in problems)
                                 or "invalid row"))
-    if bad or unit is None:
-        return None
-    return ParsedRow(row=number, line=line, tower=tower, unit=unit)
+    return ParsedRow(row=number, line=line, tower=tower, unit=None if bad else unit,
+                     values=_cross_checked(data, refused))
+
+
+def _cross_checked(data: dict[str, Any], refused: set[str]) -> dict[str, Any]:
+    """The cross-checked cells that are valid on their own, typed."""
+    fields = attrs.fields_dict(attrs.resolve_types(UnitIn))
+    values = {}
+    for name in CROSS_CHECKED:
+        if name in data and name not in refused:
+            try:
+                values[name] = query_converter.structure(
+                    data[name], fields[name].type)  # type: ignore[arg-type]
+            except (ValueError, TypeError):  # refused above, with its message
+                continue
+    return values

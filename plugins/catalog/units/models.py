@@ -15,6 +15,8 @@ from typing import Any
 import attrs
 from attrs import validators as v
 
+from propmubi.validation import json_schema
+from propmubi_plugins.catalog.media.models import Photo
 from propmubi_plugins.catalog.models import (
     CURRENCY_PATTERN,
     ProjectOut,
@@ -31,6 +33,9 @@ from propmubi_plugins.catalog.models import (
 UNIT_STATUSES = ("available", "held", "booked", "sold", "blocked")
 #: Compass directions a unit's main door / balcony faces.
 FACINGS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
+#: Unit fields checked against each other, the tower and the project (``_check_unit`` of the
+#: service) besides their own rules.
+CROSS_CHECKED = ("code", "floor", "currency", "carpet_area_sqft", "super_area_sqft")
 
 
 # --------------------------------------------------------------------------------------------
@@ -38,22 +43,28 @@ FACINGS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
 # --------------------------------------------------------------------------------------------
 
 
+# Stored as numeric(9,2) with CHECK (> 0): a smaller area would round to 0.00 (a 500).
+@json_schema(minimum=0.01, maximum=1_000_000)
 def _area(instance: Any, attribute: attrs.Attribute, value: float | None) -> None:
     if value is None:
         return
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError("must be greater than 0")
+    if not math.isfinite(value) or value < 0.01:
+        raise ValueError("must be at least 0.01 sq ft")
     if value > 1_000_000:
         raise ValueError("must be at most 1,000,000 sq ft")
 
 
+@json_schema(minimum=0.01, maximum=1_000_000)  # and at least the carpet area
 def _super_area(instance: Any, attribute: attrs.Attribute, value: float | None) -> None:
     _area(instance, attribute, value)
-    carpet = instance.carpet_area_sqft  # AttributeError in the partial pass: checked later
+    # A sibling is unknown while other fields are refused: the service's cross-checks
+    # (``_check_unit``) then compare what is valid, so the problem comes with the others.
+    carpet = getattr(instance, "carpet_area_sqft", None)
     if value is not None and carpet is not None and value < carpet:
         raise ValueError("must be at least the carpet area")
 
 
+@json_schema(exclusiveMinimum=0, maximum=10**15)
 def _price(instance: Any, attribute: attrs.Attribute, value: int | None) -> None:
     if value is not None and not (0 < value <= 10**15):
         raise ValueError("must be a positive amount in minor units (at most 10^15)")
@@ -183,3 +194,12 @@ class ImportResult:
 
     imported: int
     project: ProjectOut
+
+
+@attrs.frozen
+class ProjectDetail(ProjectOut):
+    """A project's page: the project with its towers (by name, with their unit counts) and
+    the photos of its own gallery, in order (the first is the cover)."""
+
+    towers: list[TowerOut]
+    photos: list[Photo]

@@ -51,15 +51,17 @@ from propmubi_plugins.catalog.units.models import (
 # --------------------------------------------------------------------------------------------
 
 
-async def _tower_for_write(tx: Tx, actor: Actor, tower_id: uuid.UUID
+async def _tower_for_write(ctx: Ctx, tx: Tx, actor: Actor, tower_id: uuid.UUID, what: str
                            ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The tower's project (locked) and the tower, for a change of ``what`` (towers, units)."""
     tower = await store.tower(tx, tower_id)
     if tower is None:
         raise access.not_found("tower", tower_id)
     try:
-        project = await access.project_for_write(tx, actor, tower["project_id"])
+        project = await access.project_for_write(ctx, tx, actor, tower["project_id"])
     except NotFound:
         raise access.not_found("tower", tower_id) from None
+    access.refuse_in_review(actor, project, [what])
     return project, tower
 
 
@@ -68,7 +70,8 @@ async def create_tower(ctx: Ctx, actor: Actor, project_id: uuid.UUID, data: Towe
     """Add a tower to a project."""
     try:
         async with ctx.db.transaction() as tx:
-            project = await access.project_for_write(tx, actor, project_id)
+            project = await access.project_for_write(ctx, tx, actor, project_id)
+            access.refuse_in_review(actor, project, ["towers"])
             row = await store.insert_tower(tx, uuid7(), project_id, data.name.strip(),
                                            data.floors)
             await access.project_changed(ctx, tx, project, ["towers"], actor)
@@ -89,7 +92,7 @@ async def update_tower(ctx: Ctx, actor: Actor, tower_id: uuid.UUID, data: TowerP
     """Rename a tower or change its floors (not below a floor that has units)."""
     try:
         async with ctx.db.transaction() as tx:
-            project, _ = await _tower_for_write(tx, actor, tower_id)
+            project, _ = await _tower_for_write(ctx, tx, actor, tower_id, "towers")
             if data.floors is not None:
                 highest = await store.highest_unit_floor(tx, tower_id)
                 if highest is not None and highest > data.floors:
@@ -106,7 +109,7 @@ async def update_tower(ctx: Ctx, actor: Actor, tower_id: uuid.UUID, data: TowerP
 async def delete_tower(ctx: Ctx, actor: Actor, tower_id: uuid.UUID) -> None:
     """Delete a tower with its units (the project's derived columns follow)."""
     async with ctx.db.transaction() as tx:
-        project, _ = await _tower_for_write(tx, actor, tower_id)
+        project, _ = await _tower_for_write(ctx, tx, actor, tower_id, "towers")
         units = await store.delete_tower(tx, tower_id)
         await store.recompute_derived(tx, [project["id"]])
         await access.project_changed(ctx, tx, project,
@@ -121,21 +124,21 @@ async def delete_tower(ctx: Ctx, actor: Actor, tower_id: uuid.UUID) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _check_unit(values: dict[str, Any], floors: int, currency: str, prefix: str = ""
+def _check_unit(values: dict[str, Any], floors: int | None, currency: str
                 ) -> list[FieldError]:
     """The rules an input class cannot check alone: the tower's floors, the project's
-    currency, super area against a stored carpet area."""
+    currency, super area against carpet area. Each is checked when its values are there
+    (a CSV row's cells valid on their own, say), so that they come with the fields' own."""
     errors = []
-    if values["floor"] > floors:
-        errors.append(FieldError("body", prefix + "floor",
-                                 f"the tower has {floors} floors"))
+    floor = values.get("floor")
+    if floors is not None and floor is not None and floor > floors:
+        errors.append(FieldError("body", "floor", f"the tower has {floors} floors"))
     if values.get("currency", currency) != currency:
-        errors.append(FieldError("body", prefix + "currency",
+        errors.append(FieldError("body", "currency",
                                  f"the project's prices are in {currency}"))
-    sup, carpet = values.get("super_area_sqft"), values["carpet_area_sqft"]
-    if sup is not None and sup < carpet:
-        errors.append(FieldError("body", prefix + "super_area_sqft",
-                                 "must be at least the carpet area"))
+    sup, carpet = values.get("super_area_sqft"), values.get("carpet_area_sqft")
+    if sup is not None and carpet is not None and sup < carpet:
+        errors.append(FieldError("body", "super_area_sqft", "must be at least the carpet area"))
     return errors
 
 
@@ -153,7 +156,7 @@ async def create_unit(ctx: Ctx, actor: Actor, tower_id: uuid.UUID, data: UnitIn
     """Add a unit to a tower; the project's derived columns follow in the same transaction."""
     try:
         async with ctx.db.transaction() as tx:
-            project, tower = await _tower_for_write(tx, actor, tower_id)
+            project, tower = await _tower_for_write(ctx, tx, actor, tower_id, "units")
             errors = _check_unit(attrs.asdict(data), tower["floors"], project["currency"])
             if errors:
                 raise ValidationFailed(errors)
@@ -180,7 +183,8 @@ async def unit(ctx: Ctx, actor: Actor | None, unit_id: uuid.UUID) -> dict[str, A
 
 async def units(ctx: Ctx, actor: Actor | None, project_id: uuid.UUID, query: UnitQuery
                 ) -> tuple[list[dict[str, Any]], str | None]:
-    """A visible project's units in id order: a page and the next page's cursor.
+    """A visible project's units by tower (name), floor and code: a page and the next page's
+    cursor.
 
     :raises ValidationFailed: a cursor that is not one of this list's.
     """
@@ -188,9 +192,11 @@ async def units(ctx: Ctx, actor: Actor | None, project_id: uuid.UUID, query: Uni
     if query.cursor:
         try:
             parts = cursors.unpack(query.cursor)
-            if len(parts) != 1 or not isinstance(parts[0], str):
+            if (len(parts) != 4 or not isinstance(parts[0], str)
+                    or type(parts[1]) is not int or not isinstance(parts[2], str)
+                    or not isinstance(parts[3], str) or "\x00" in parts[0] + parts[2]):
                 raise ValueError("not a unit cursor")
-            after = uuid.UUID(parts[0])
+            after = (parts[0], parts[1], parts[2], uuid.UUID(parts[3]))
         except ValueError:
             raise access.bad_cursor() from None
     await access.visible_project(ctx.db, actor, str(project_id))
@@ -198,18 +204,21 @@ async def units(ctx: Ctx, actor: Actor | None, project_id: uuid.UUID, query: Uni
                                 query.limit + 1)
     more = len(rows) > query.limit
     rows = rows[:query.limit]
-    return rows, (cursors.pack([str(rows[-1]["id"])]) if more else None)
+    last = rows[-1] if more else None
+    return rows, (cursors.pack([last["tower_name"], last["floor"], last["code"],
+                                str(last["id"])]) if last else None)
 
 
-async def _unit_for_write(tx: Tx, actor: Actor, unit_id: uuid.UUID
+async def _unit_for_write(ctx: Ctx, tx: Tx, actor: Actor, unit_id: uuid.UUID
                           ) -> tuple[dict[str, Any], dict[str, Any]]:
     row = await store.unit(tx, unit_id)
     if row is None:
         raise access.not_found("unit", unit_id)
     try:
-        parent = await access.project_for_write(tx, actor, row["project_id"])
+        parent = await access.project_for_write(ctx, tx, actor, row["project_id"])
     except NotFound:
         raise access.not_found("unit", unit_id) from None
+    access.refuse_in_review(actor, parent, ["units"])
     # Read again under the project's lock: the first read may predate a concurrent change.
     return parent, await store.unit(tx, unit_id)  # type: ignore[return-value]
 
@@ -244,7 +253,7 @@ async def update_unit(ctx: Ctx, actor: Actor, unit_id: uuid.UUID, data: UnitPatc
     ``catalog.unit_status_changed``."""
     try:
         async with ctx.db.transaction() as tx:
-            parent, current = await _unit_for_write(tx, actor, unit_id)
+            parent, current = await _unit_for_write(ctx, tx, actor, unit_id)
             changes = {k: v for k, v in attrs.asdict(data).items()
                        if v is not None and current[k] != v}
             if "code" in changes:
@@ -268,7 +277,7 @@ async def set_unit_status(ctx: Ctx, actor: Actor, unit_id: uuid.UUID, data: Unit
                           ) -> dict[str, Any]:
     """Move a unit's status (publishes ``catalog.unit_status_changed`` when it moves)."""
     async with ctx.db.transaction() as tx:
-        parent, current = await _unit_for_write(tx, actor, unit_id)
+        parent, current = await _unit_for_write(ctx, tx, actor, unit_id)
         if current["status"] == data.status:
             return current
         return await _apply_unit_changes(ctx, tx, actor, parent, current,
@@ -296,7 +305,7 @@ async def set_unit_status_in(ctx: Ctx, tx: Tx, actor: Actor, unit_id: uuid.UUID,
 async def delete_unit(ctx: Ctx, actor: Actor, unit_id: uuid.UUID) -> None:
     """Delete a unit."""
     async with ctx.db.transaction() as tx:
-        parent, _ = await _unit_for_write(tx, actor, unit_id)
+        parent, _ = await _unit_for_write(ctx, tx, actor, unit_id)
         await store.delete_unit(tx, unit_id)
         await store.recompute_derived(tx, [parent["id"]])
         await access.project_changed(ctx, tx, parent, ["units"], actor)
@@ -314,39 +323,40 @@ async def import_units(ctx: Ctx, actor: Actor, project_id: uuid.UUID, data: Unit
     """
     # Permission first: a stranger learns nothing from the file's problems.
     async with ctx.db.transaction() as tx:
-        await access.project_for_write(tx, actor, project_id)
+        project = await access.project_for_write(ctx, tx, actor, project_id)
+        access.refuse_in_review(actor, project, ["units"])
     rows, errors = csv_import.parse(data.text)  # raises ValidationFailed for a wrong shape
     try:
         async with ctx.db.transaction() as tx:
-            parent = await access.project_for_write(tx, actor, project_id)
+            parent = await access.project_for_write(ctx, tx, actor, project_id)
+            access.refuse_in_review(actor, parent, ["units"])
             towers_by_name = await store.towers_by_name(tx, project_id)
             existing = await store.existing_codes(tx, project_id)
             seen: dict[tuple[str, str], int] = {}
             new_rows = []
             for parsed in rows:
+                # Every check whose cells are valid runs, so a row reports all its problems.
+                found = []
                 tower = towers_by_name.get(parsed.tower)
-                if tower is None:
-                    errors.append(csv_import.row_error(
-                        parsed.row, parsed.line, "tower",
-                        f"no tower named {parsed.tower!r} in this project (create it first)"))
-                    continue
-                key = (parsed.tower, parsed.unit.code.strip())
-                if key in seen:
-                    errors.append(csv_import.row_error(
-                        parsed.row, parsed.line, "code",
-                        f"duplicate of row {seen[key]} ({key[1]!r} in tower {key[0]!r})"))
-                    continue
-                seen[key] = parsed.row
-                if (tower["id"], key[1]) in existing:
-                    errors.append(csv_import.row_error(
-                        parsed.row, parsed.line, "code",
-                        f"tower {key[0]!r} already has a unit {key[1]!r}"))
-                    continue
-                for error in _check_unit(attrs.asdict(parsed.unit), tower["floors"],
-                                         parent["currency"]):
-                    errors.append(csv_import.row_error(parsed.row, parsed.line,
-                                                       error["field"], error["message"]))
-                new_rows.append(_unit_row(parsed.unit, project_id, tower["id"]))
+                if tower is None and parsed.tower:
+                    found.append(("tower", f"no tower named {parsed.tower!r} in this project "
+                                           "(create it first)"))
+                code = parsed.values.get("code", "").strip()
+                key = (parsed.tower, code)
+                if code and parsed.tower and key in seen:
+                    found.append(("code", f"duplicate of row {seen[key]} ({code!r} in tower "
+                                          f"{parsed.tower!r})"))
+                elif code and parsed.tower:
+                    seen[key] = parsed.row
+                    if tower is not None and (tower["id"], code) in existing:
+                        found.append(("code", f"tower {parsed.tower!r} already has a unit "
+                                              f"{code!r}"))
+                found += [(e["field"], e["message"]) for e in _check_unit(
+                    parsed.values, tower["floors"] if tower else None, parent["currency"])]
+                errors += [csv_import.row_error(parsed.row, parsed.line, column, message)
+                           for column, message in found]
+                if parsed.unit is not None and tower is not None and not found:
+                    new_rows.append(_unit_row(parsed.unit, project_id, tower["id"]))
             if errors:
                 raise csv_import.rejected(sorted(errors, key=lambda e: e["row"]))
             await store.insert_units(tx, new_rows)

@@ -136,16 +136,22 @@ async def delete_unit(tx: Tx, unit_id: uuid.UUID) -> None:
 
 
 async def units_of(q: Q, project_id: uuid.UUID, tower_id: uuid.UUID | None,
-                   status: str | None, after: uuid.UUID | None, limit: int
-                   ) -> list[dict[str, Any]]:
-    """A project's units in id order after an id cursor, optionally of one tower/status."""
+                   status: str | None, after: tuple[str, int, str, uuid.UUID] | None,
+                   limit: int) -> list[dict[str, Any]]:
+    """A project's units as buyers read them, by tower name, floor and code, after a
+    ``(tower name, floor, code, id)`` keyset position; optionally of one tower/status."""
     return await q.fetch(
-        f"SELECT {_UNIT_COLUMNS} FROM catalog_units u WHERE u.project_id = %(p)s "
+        f"SELECT {_UNIT_COLUMNS}, t.name AS tower_name FROM catalog_units u "
+        "JOIN catalog_towers t ON t.id = u.tower_id WHERE u.project_id = %(p)s "
         "AND (%(t)s::uuid IS NULL OR u.tower_id = %(t)s) "
         "AND (%(s)s::text IS NULL OR u.status = %(s)s) "
-        "AND (%(after)s::uuid IS NULL OR u.id > %(after)s) "
-        "ORDER BY u.id LIMIT %(limit)s",
-        {"p": project_id, "t": tower_id, "s": status, "after": after, "limit": limit})
+        "AND (%(after)s::boolean IS NULL OR (t.name, u.floor, u.code, u.id) > "
+        "(%(a_tower)s, %(a_floor)s, %(a_code)s, %(a_id)s)) "
+        "ORDER BY t.name, u.floor, u.code, u.id LIMIT %(limit)s",
+        {"p": project_id, "t": tower_id, "s": status, "after": True if after else None,
+         "a_tower": after[0] if after else None, "a_floor": after[1] if after else None,
+         "a_code": after[2] if after else None, "a_id": after[3] if after else None,
+         "limit": limit})
 
 
 async def towers_by_name(q: Q, project_id: uuid.UUID) -> dict[str, dict[str, Any]]:

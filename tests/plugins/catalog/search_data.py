@@ -18,7 +18,8 @@ CITIES = {
     "Mumbai": (19.08, 72.88, ["Powai", "Thane West", "Andheri"]),
     "Chennai": (13.08, 80.27, ["Adyar", "Velachery"]),
 }
-AMENITIES = ["pool", "gym", "clubhouse", "park", "security", "parking", "school"]
+AMENITIES = ["swimming_pool", "gym", "clubhouse", "landscaped_garden", "security_24x7",
+             "covered_parking", "school_nearby"]
 STATUSES = ["upcoming", "under_construction", "ready"]
 WORDS = ["Green", "Lake", "Palm", "Royal", "Sky", "River", "Oak", "Sunrise", "Silver", "Maple"]
 NOUNS = ["Residency", "Heights", "Gardens", "Towers", "Enclave", "Meadows", "Vista"]

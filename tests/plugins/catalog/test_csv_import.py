@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from propmubi_plugins.catalog.units.csv_import import COLUMNS, MAX_ROWS
-from tests.plugins.catalog.conftest import API, outbox
+from tests.plugins.catalog.conftest import API, outbox, unit_body
 
 HEADER = ",".join(COLUMNS)
 GOOD = [
@@ -67,19 +67,41 @@ async def test_bad_rows_are_reported_and_nothing_is_imported(client, services, b
     response = await _post(client, project, builder, text)
     assert response.status == 422
     problem = await response.json()
-    found = {(e["row"], e["column"]) for e in problem["errors"]}
-    assert found == {(2, "bedrooms"), (2, "price_minor"), (3, "tower"), (4, "floor"),
-                     (5, "code"), (6, "code"), (7, ""), (8, "facing"),
-                     (8, "status")}
+    found = [(e["row"], e["column"]) for e in problem["errors"]]
+    # Every problem of every row at once: a row's bad cell does not hide its cross-checks.
+    assert sorted(found) == sorted([
+        (2, "bedrooms"), (2, "price_minor"), (2, "super_area_sqft"), (3, "tower"),
+        (4, "floor"), (5, "code"), (6, "code"), (6, "currency"), (7, ""), (8, "facing"),
+        (8, "status")])
     lines = {e["row"]: e["line"] for e in problem["errors"]}
     assert lines[2] == 3
     assert "nothing was imported" in problem["detail"]
     assert await _units(services) == 0
-    # Super area below carpet area is checked too (once the row types are right).
+    # Super area below carpet area is checked when the rest of the row is right, too.
     response = await _post(client, project, builder, csv(
         "A,A-302,3BHK,3,1120,1000,3,E,500,INR,available"))
     assert [(e["row"], e["column"]) for e in (await response.json())["errors"]] == [
         (1, "super_area_sqft")]
+
+
+async def test_one_row_reports_all_its_problems_at_once(client, services, builder,
+                                                        make_project):
+    project = await make_project(builder, towers={"A": 10}, units=[("A", unit_body("A-1"))])
+    # A bad cell, a floor above the tower, a super area below the carpet area, a code the
+    # tower has, and another currency: one answer names them all.
+    response = await _post(client, project, builder, csv(
+        "A,A-1,2BHK,-2,700,600,14,E,100,USD,available"))
+    assert response.status == 422
+    errors = {e["column"]: e["message"] for e in (await response.json())["errors"]}
+    assert set(errors) == {"bedrooms", "floor", "super_area_sqft", "code", "currency"}
+    assert "10 floors" in errors["floor"] and "already has" in errors["code"]
+    # An unknown tower and a control character in a cell are reported with the rest.
+    response = await _post(client, project, builder, csv(
+        "Q,Q\x07-1,2BHK,2,700,600,1,E,100,INR,available"))
+    errors = {e["column"]: e["message"] for e in (await response.json())["errors"]}
+    assert set(errors) == {"tower", "code", "super_area_sqft"}
+    assert "U+0007" in errors["code"]
+    assert await _units(services) == 1
 
 
 async def test_file_shape_errors(client, services, builder, make_project):

@@ -175,6 +175,8 @@ async def test_keyset_pages_read_their_sort_index_in_order(db):
             assert index in indexes(nodes), (sort, nodes)
             assert "Sort" not in kinds(nodes), (sort, nodes)  # the index gives the order
             assert "Limit" in kinds(nodes)
+            # each kept hit's cover comes from its gallery's index, already in order
+            assert "catalog_media_project_gallery_idx" in indexes(nodes), (sort, nodes)
 
 
 async def test_suggest_uses_the_trigram_indexes(db):

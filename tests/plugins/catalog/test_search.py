@@ -41,11 +41,12 @@ FILTERS: list[dict[str, Any]] = [
     {"status": ["ready"]},
     {"status": ["upcoming", "under_construction"]},
     {"amenities": ["gym"]},
-    {"amenities": ["gym", "pool"]},
+    {"amenities": ["gym", "swimming_pool"]},
     {"verified_builder": True},
     {"verified_builder": False},
     {"city": ["Bengaluru"], "bhk": [2, 3], "price_max": 5 * CRORE, "status": ["ready"],
-     "amenities": ["park"], "verified_builder": False, "locality": ["Whitefield", "Hebbal"]},
+     "amenities": ["landscaped_garden"], "verified_builder": False,
+     "locality": ["Whitefield", "Hebbal"]},
 ]
 
 
@@ -134,7 +135,7 @@ async def test_item_shape(client, services):
             tx, builder, name="Shape Towers", city="Goa", locality="Panjim", lat=15.49,
             lng=73.82, status="ready", possession_date=dt.date(2027, 3, 31),
             price_min=60 * 10**7, price_max=90 * 10**7, bedrooms=[2, 3], units_available=4,
-            amenities=["pool"], featured=True)
+            amenities=["swimming_pool"], featured=True)
     body = await search(client, {"city": "goa"})
     assert body["items"] == [{
         "id": str(project["id"]), "slug": project["slug"], "name": "Shape Towers",
@@ -143,7 +144,7 @@ async def test_item_shape(client, services):
         "city": "Goa", "locality": "Panjim", "lat": 15.49, "lng": 73.82, "status": "ready",
         "possession_date": "2027-03-31", "price_min": 60 * 10**7, "price_max": 90 * 10**7,
         "currency": "INR", "bedrooms": [2, 3], "units_available": 4, "featured": True,
-        "distance_km": None}]
+        "distance_km": None, "cover": None}]
     assert body["total"] == 1 and body["next_cursor"] is None
 
 

@@ -3,7 +3,10 @@ with every step recorded and published as an event in its transaction."""
 
 from __future__ import annotations
 
-from tests.plugins.catalog.conftest import API, PROJECT, outbox
+import pytest
+
+from propmubi import cursors
+from tests.plugins.catalog.conftest import API, PROJECT, complete_project, outbox
 
 
 async def test_draft_review_reject_resubmit_publish(client, services, builder, staff):
@@ -28,6 +31,13 @@ async def test_draft_review_reject_resubmit_publish(client, services, builder, s
                               headers=builder.headers)).status == 403
     assert (await client.post(f"{API}/projects/{pid}/publish",
                               headers=staff.headers)).status == 409
+
+    # Review needs a complete project; a 422 says everything that is missing at once.
+    response = await client.post(f"{API}/projects/{pid}/submit", headers=builder.headers)
+    assert response.status == 422
+    assert [e["field"] for e in (await response.json())["errors"]] == [
+        "towers", "units", "photos"]
+    await complete_project(client, builder, pid)
 
     response = await client.post(f"{API}/projects/{pid}/submit", headers=builder.headers)
     assert response.status == 200
@@ -78,6 +88,7 @@ async def test_draft_review_reject_resubmit_publish(client, services, builder, s
                         "_actor": f"user:{builder.id}"}]
     updates = await outbox(services, "catalog.project_updated")
     assert [(u["fields"], u["moderation"], u["reason"]) for u in updates] == [
+        (["towers"], "draft", None), (["units"], "draft", None), (["photos"], "draft", None),
         (["moderation"], "in_review", None),
         (["moderation"], "rejected", "RERA number does not match"),
         (["rera_number"], "rejected", None),
@@ -170,3 +181,14 @@ async def test_my_projects_keyset_pages(client, builder, other_builder, make_pro
     page = await (await client.get(f"{API}/builders/me/projects?moderation=published",
                                    headers=builder.headers)).json()
     assert page == {"items": [], "next_cursor": None}
+
+
+@pytest.mark.parametrize("at", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59",
+                                "2026-01-01T00:00:00+20:00"])
+async def test_a_hand_made_cursor_of_any_offset_is_never_a_server_error(client, builder, at):
+    # Python parses offsets up to ±23:59 that PostgreSQL refuses, and near year 1 or 9999 an
+    # offset may leave Python's calendar once the instant is moved to UTC.
+    cursor = cursors.pack([at, "0190a8b4-0000-7000-8000-000000000000"])
+    response = await client.get(f"{API}/builders/me/projects", params={"cursor": cursor},
+                                headers=builder.headers)
+    assert response.status in (200, 422), await response.text()
