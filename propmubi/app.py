@@ -32,7 +32,7 @@ from propmubi.web.guard import Guard, guarded
 from propmubi.web.middlewares import build_middlewares
 from propmubi.web.openapi import build_openapi
 from propmubi.web.ratelimit import RateLimiter
-from propmubi.web.routing import ROUTE_SPECS, RouteSpec, mount
+from propmubi.web.routing import ROUTE_KEY, ROUTE_SPECS, RouteSpec, mount
 
 __all__ = ["API_PREFIX", "create_app"]
 
@@ -81,6 +81,17 @@ def _console_handler(page: ConsolePage) -> Callable[[web.Request], Awaitable[Any
     return guarded
 
 
+def _declare_body_limit(page: ConsolePage, handler: Callable[..., Any], ctx: Any) -> None:
+    """Give a console page with its own ``max_body`` a route spec holding that limit, which the
+    edge (413 before reading) and the console shell (while reading the form) obey."""
+    limit = page.max_body(ctx) if callable(page.max_body) else page.max_body
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
+        raise PluginError(f"console page {page.name}: max_body must be a positive byte count")
+    setattr(handler, ROUTE_KEY, RouteSpec(method=page.method, path=CONSOLE_PREFIX + page.path,
+                                          handler=page.handler, name=page.name,
+                                          max_body=limit))
+
+
 def create_app(config: Config, plugins: PluginSet | None = None) -> web.Application:
     """Build the application; pools open on startup and close on cleanup.
 
@@ -110,11 +121,13 @@ def create_app(config: Config, plugins: PluginSet | None = None) -> web.Applicat
         raise PluginError(f"route names must be unique within a plugin: {', '.join(clashes)}")
     pages = [attrs.evolve(page, plugin=plugin.name)
              for plugin, ps in plugins.call("propmubi_console_pages") for page in ps]
+    sized: list[tuple[ConsolePage, Callable[..., Any]]] = []
     for page in pages:
         path = CONSOLE_PREFIX + page.path
-        app.router.add_route(page.method, path,
-                             guarded(guard, path, page.name, _console_handler(page)),
-                             name=page.name)
+        handler = guarded(guard, path, page.name, _console_handler(page))
+        app.router.add_route(page.method, path, handler, name=page.name)
+        if page.max_body is not None:
+            sized.append((page, handler))
     app[CONSOLE_PAGES] = pages
     app[CONSOLE_WIDGETS] = sorted((attrs.evolve(w, plugin=plugin.name)
                                    for plugin, ws in plugins.call("propmubi_console_widgets")
@@ -128,6 +141,8 @@ def create_app(config: Config, plugins: PluginSet | None = None) -> web.Applicat
         async with open_services(config, plugins) as services:
             app[SERVICES] = services
             app[_LIMITER] = RateLimiter(services.redis, services.keys)
+            for page, handler in sized:
+                _declare_body_limit(page, handler, services.contexts[page.plugin])
             yield
 
     app.cleanup_ctx.append(services_ctx)

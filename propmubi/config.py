@@ -103,6 +103,39 @@ class HttpSection:
     # Trust X-Forwarded-For from a reverse proxy in front of the web processes.
     trust_forwarded: bool = False
     access_log: bool = True
+    # A connection must deliver a request's line and headers within this many seconds of
+    # opening, or of the first byte of its next request (propmubi.web.listeners).
+    header_timeout: float = attrs.field(default=15.0, validator=_positive)
+    # An idle keep-alive connection between two requests is closed after this many seconds;
+    # keep it above the proxy's upstream keep-alive (nginx: keepalive_timeout 60s).
+    keepalive_timeout: float = attrs.field(default=75.0, validator=_positive)
+
+
+def _listen_address(instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    if value:
+        parse_listen(value)
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``"host:port"`` (``"[::1]:9464"`` for IPv6) as ``(host, port)``.
+
+    :raises ValueError: saying what is expected.
+    """
+    host, sep, port = value.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise ValueError(f'expected "host:port" (e.g. "127.0.0.1:9464"), got {value!r}')
+    return host, int(port)
+
+
+@attrs.frozen
+class MetricsSection:
+    """Where the web role serves ``/metrics``."""
+
+    # Empty: /metrics on the main listener (http.host/port or http.unix_socket). "host:port":
+    # a listener of its own serving only /metrics (and /health), and /metrics on the main
+    # listener answers 404.
+    listen: str = attrs.field(default="", validator=_listen_address)
 
 
 @attrs.frozen
@@ -128,6 +161,15 @@ class RedisSection:
     key_prefix: str = "propmubi:"
     max_connections: int = attrs.field(default=64, validator=_positive)
     socket_timeout: float = attrs.field(default=5.0, validator=_positive)
+    # Bounds of Redis calls on the request path (propmubi.redis.bounded): caches and rate
+    # limits give up after fast_timeout and go on without Redis; uses where Redis holds the
+    # truth (console sessions and lockout, OTP send counts) answer 503 after record_timeout.
+    fast_timeout: float = attrs.field(default=0.1, validator=_positive)
+    record_timeout: float = attrs.field(default=1.0, validator=_positive)
+    # This many failed bounded calls in a row open the circuit: for breaker_cooldown seconds
+    # those calls are not even tried (then one trial call decides).
+    breaker_failures: int = attrs.field(default=5, validator=_positive)
+    breaker_cooldown: float = attrs.field(default=5.0, validator=_positive)
 
 
 def _needed_by_s3(instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
@@ -178,6 +220,10 @@ class RateLimitSection:
     per_ip: str = attrs.field(default="600/minute", validator=_rate)
     # Applied per authenticated subject when a request carries one.
     per_subject: str = attrs.field(default="1200/minute", validator=_rate)
+    # A signed-in request counts per subject at the route's limit, and per client IP against
+    # a ceiling this many times the route's per-subject limit (offices and carrier NAT share
+    # one address); anonymous requests count per IP at the route's per-IP limit.
+    ip_ceiling_factor: int = attrs.field(default=20, validator=_positive)
 
 
 @attrs.frozen
@@ -256,6 +302,7 @@ class Config:
 
     app: AppSection = attrs.Factory(AppSection)
     http: HttpSection = attrs.Factory(HttpSection)
+    metrics: MetricsSection = attrs.Factory(MetricsSection)
     database: DatabaseSection = attrs.Factory(DatabaseSection)
     redis: RedisSection = attrs.Factory(RedisSection)
     storage: StorageSection = attrs.Factory(StorageSection)

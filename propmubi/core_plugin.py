@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from propmubi.web.ratelimit import client_ip
 from propmubi.web.routing import Routes, json_response
 
 READY_CHECK_TIMEOUT = 2.0
+# /ready runs its checks at most this often (s).
+READY_CACHE_SECONDS = 1.0
 
 
 @attrs.frozen
@@ -69,6 +72,28 @@ async def _check(name: str, probe: Any) -> tuple[str, Check]:
         return name, Check(ok=False, detail=f"{type(exc).__name__}: {exc}".strip())
 
 
+class ReadyCache:
+    """The last round of readiness checks, reused for ``ttl`` seconds: a flood of ``/ready``
+    calls costs at most one round of database, Redis and migration checks per interval.
+    Callers arriving while a round runs wait for that round instead of starting their own."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._round: asyncio.Future[dict[str, Check]] | None = None
+        self._started = 0.0
+
+    async def get(self, run: Callable[[], Awaitable[dict[str, Check]]], now: float
+                  ) -> dict[str, Check]:
+        """The current round's checks, starting a round with ``run()`` when the last one is
+        older than ``ttl`` at ``now`` (monotonic seconds)."""
+        current = self._round
+        if current is None or (current.done() and now - self._started >= self.ttl):
+            self._started = now
+            current = self._round = asyncio.ensure_future(run())
+        # Shielded: a caller that hangs up does not cancel the round the others wait for.
+        return await asyncio.shield(current)
+
+
 def _is_loopback(address: str) -> bool:
     try:
         return ipaddress.ip_address(address.strip().partition("%")[0]).is_loopback
@@ -92,12 +117,15 @@ def propmubi_http_routes(config: Config) -> Routes:
         """Liveness: the process answers."""
         return Health(status="ok", version=__version__)
 
+    ready_checks = ReadyCache(READY_CACHE_SECONDS)
+
     @routes.get("/ready", response=Readiness, rate_limit=False, errors=[503])
     async def ready(request: web.Request) -> web.Response:
         """Readiness: PostgreSQL and Redis answer and the schema is current.
 
         Why a check fails is told to loopback callers only (behind a trusted proxy, the
-        forwarded address counts): others see each check's ``ok`` and an empty ``detail``."""
+        forwarded address counts): others see each check's ``ok`` and an empty ``detail``.
+        The checks run at most once per second; callers meanwhile share their result."""
         services = request.app[SERVICES]
 
         async def database() -> str:
@@ -120,19 +148,23 @@ def propmubi_http_routes(config: Config) -> Routes:
                              + ", ".join(m.label for m in state.changed[:5]))
             return "; ".join(parts)
 
-        results = await asyncio.gather(_check("database", database), _check("redis", redis),
-                                       _check("migrations", migrations))
-        checks = dict(results)
+        async def run_checks() -> dict[str, Check]:
+            return dict(await asyncio.gather(_check("database", database),
+                                             _check("redis", redis),
+                                             _check("migrations", migrations)))
+
+        checks = await ready_checks.get(run_checks, services.clock.monotonic())
         ok = all(c.ok for c in checks.values())
         checks = shown_to(checks, _is_loopback(client_ip(request, trust_forwarded)))
         return json_response(Readiness(status="ok" if ok else "unavailable", checks=checks),
                              status=200 if ok else 503)
 
-    @routes.get("/metrics", rate_limit=False, content_type="text/plain")
-    async def metrics(request: web.Request) -> web.Response:
-        """Prometheus metrics of this process."""
-        return web.Response(body=render_metrics(),
-                            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+    if not config.metrics.listen:  # else on a listener of its own (propmubi.roles.run_web)
+        @routes.get("/metrics", rate_limit=False, content_type="text/plain")
+        async def metrics(request: web.Request) -> web.Response:
+            """Prometheus metrics of this process."""
+            return web.Response(body=render_metrics(), headers={
+                "Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
     return routes
 

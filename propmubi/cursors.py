@@ -40,11 +40,18 @@ def pack_position(at: dt.datetime, ident: uuid.UUID) -> str:
 
 
 def unpack_position(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
-    """The ``(timestamp, id)`` of :func:`pack_position`; ValueError for anything else."""
+    """The ``(timestamp, id)`` of :func:`pack_position`; ValueError for anything else.
+
+    The timestamp comes back in UTC: a hand-made cursor may carry any offset Python parses
+    (``+23:59``), and PostgreSQL refuses offsets beyond its own range.
+    """
     parts = unpack(cursor)
     if len(parts) != 2 or not all(isinstance(p, str) for p in parts):
         raise ValueError("not a position cursor")
     at, ident = dt.datetime.fromisoformat(parts[0]), uuid.UUID(parts[1])
     if at.tzinfo is None:
         raise ValueError("not a position cursor")
-    return at, ident
+    try:
+        return at.astimezone(dt.UTC), ident
+    except OverflowError:  # an offset that pushes the instant outside Python's years
+        raise ValueError("not a position cursor") from None

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from propmubi import migrate
 from propmubi.app import create_app
-from propmubi.config import Config
+from propmubi.config import Config, ConfigError, parse_listen
 from propmubi.events.bus import EventBus, check_eviction_policy
 from propmubi.events.ops import group_stats
 from propmubi.lifecycle import open_services
@@ -25,8 +25,10 @@ from propmubi.plugins import PluginSet
 from propmubi.scheduler import Scheduler, collect_jobs
 from propmubi.services import Services
 from propmubi.systemd import sd_notify, stop_on_signals, watchdog
+from propmubi.web.listeners import addresses, listen
 
-__all__ = ["SchemaBehind", "check_schema", "run_scheduler", "run_web", "run_worker"]
+__all__ = ["SchemaBehind", "check_listener", "check_schema", "run_scheduler", "run_web",
+           "run_worker"]
 
 log = logging.getLogger("propmubi.server")
 
@@ -47,27 +49,48 @@ async def check_schema(config: Config, plugins: PluginSet) -> None:
                            f"{names}); run `propmubi migrate up` first")
 
 
+def check_listener(config: Config) -> None:
+    """Refuse a unix socket without ``http.trust_forwarded``: every client would be the same
+    unknown one, so per-IP rate limits and the console's lockout would be site-wide."""
+    http = config.http
+    if http.unix_socket and not http.trust_forwarded:
+        raise ConfigError(
+            "http.unix_socket is set but http.trust_forwarded is false: behind a unix socket "
+            "every client's address is unknown, so per-IP rate limits and the console's "
+            "sign-in lockout would treat all clients as one. Set http.trust_forwarded = true "
+            "(PROPMUBI_HTTP__TRUST_FORWARDED=true) with a proxy in front that sets "
+            "X-Forwarded-For (see deploy/nginx/propmubi.conf), or listen on TCP "
+            "(http.host/http.port) instead")
+
+
 async def run_web(config: Config, plugins: PluginSet) -> None:
-    """Serve HTTP until SIGTERM/SIGINT, then stop accepting and drain in-flight requests."""
+    """Serve HTTP until SIGTERM/SIGINT, then stop accepting and drain in-flight requests.
+
+    :raises ConfigError: before anything starts, for a listener that cannot work safely.
+    """
+    check_listener(config)
     await check_schema(config, plugins)
     app = create_app(config, plugins)
     http = config.http
     runner = web.AppRunner(app, shutdown_timeout=http.shutdown_grace, access_log=None,
-                           handle_signals=False)
+                           handle_signals=False, keepalive_timeout=http.keepalive_timeout)
     await runner.setup()
-    if http.unix_socket:
-        site: web.BaseSite = web.UnixSite(runner, http.unix_socket)
-    else:
-        site = web.TCPSite(runner, http.host, http.port, reuse_port=http.reuse_port or None,
-                           backlog=1024)
+    servers: list[asyncio.Server] = []
+    metrics = None
     try:
-        await site.start()
+        servers = await listen(runner, http)
+        if config.metrics.listen:
+            metrics_host, metrics_port = parse_listen(config.metrics.listen)
+            metrics = await serve_metrics(metrics_port, metrics_host)
     except BaseException:
+        for server in servers:
+            server.close()
         await runner.cleanup()  # the pools opened by setup(); the caller reports the error
         raise
-    names = [f"http://{a[0]}:{a[1]}" if isinstance(a, tuple) else str(a)
-             for a in runner.addresses]
+    names = addresses(servers)
     log.info("listening on %s", ", ".join(names), extra={"listen": names})
+    if metrics is not None:
+        log.info("serving /metrics on %s", config.metrics.listen)
     stop, done = asyncio.Event(), asyncio.Event()
     remove = stop_on_signals(stop)
     pinger = asyncio.create_task(watchdog(done))
@@ -81,7 +104,11 @@ async def run_web(config: Config, plugins: PluginSet) -> None:
         # Stops listening first (new connections are refused), then waits for in-flight
         # requests up to shutdown_grace, then closes the pools.
         try:
+            for server in servers:
+                server.close()
             await runner.cleanup()
+            if metrics is not None:
+                await metrics.cleanup()
         finally:
             done.set()
             await pinger

@@ -87,6 +87,10 @@ class ConsolePage:
     ``ctx`` parameter; the console shell wraps it with login and role checks. A ``public`` page
     (the sign-in form) skips them; it still gets the session and CSRF checks. ``plugin`` is
     filled in by the core.
+
+    ``max_body`` is the bytes of body the page accepts instead of ``[http] max_body_bytes``
+    (a form that uploads files): a byte count, or a callable given the plugin's context when
+    the application starts (a limit from the plugin's settings). A larger body gets 413.
     """
 
     path: str
@@ -98,6 +102,7 @@ class ConsolePage:
     role: str = "staff"
     public: bool = False
     plugin: str = ""
+    max_body: int | Callable[[Any], int] | None = None
 
 
 @attrs.frozen

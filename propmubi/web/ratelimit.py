@@ -12,7 +12,7 @@ from prometheus_client import Counter
 
 from propmubi.errors import TooManyRequests
 from propmubi.keys import Keys
-from propmubi.redis import Redis, RedisError
+from propmubi.redis import Redis, RedisError, RedisUnavailable, bounded
 from propmubi.types import RateLimit
 
 __all__ = ["RateLimit", "RateLimiter", "client_ip"]
@@ -75,8 +75,9 @@ class RateLimiter:
     and under load one round trip then serves many requests. A key that appears twice in a
     batch is simply counted twice, in order, exactly as two separate calls would count it.
 
-    When Redis is unreachable the request is let through and the miss is counted: a cache
-    outage must not take the API down with it.
+    When Redis is unreachable, or does not answer within ``redis.fast_timeout`` (or its
+    circuit is open), the request is let through and the miss is counted: a Redis outage
+    must not take the API down with it, nor slow every request down to its socket timeout.
     """
 
     def __init__(self, redis: Redis, keys: Keys) -> None:
@@ -103,8 +104,10 @@ class RateLimiter:
     async def _send(self, batch: list[tuple[list[str], list[int], asyncio.Future[list[int]]]]
                     ) -> None:
         try:
-            counts = await self._count(keys=[k for keys, _, _ in batch for k in keys],
-                                       args=[e for _, expiries, _ in batch for e in expiries])
+            async with bounded(self.redis, "fast"):
+                counts = await self._count(
+                    keys=[k for keys, _, _ in batch for k in keys],
+                    args=[e for _, expiries, _ in batch for e in expiries])
         except Exception as exc:  # every waiter decides what a failure means to it
             for _, _, future in batch:
                 if not future.done():
@@ -134,7 +137,8 @@ class RateLimiter:
             results = await self._counts(keys, expiries)
         except (RedisError, OSError) as exc:
             LIMITER_ERRORS.inc()
-            log.warning("rate limiter skipped: %s", exc)
+            if not (isinstance(exc, RedisUnavailable) and exc.circuit_open):
+                log.warning("rate limiter skipped: %s", exc)  # once per failure, not per skip
             return {}
         tightest: tuple[int, int, RateLimit] | None = None
         for (kind, limit, window), count in zip(windows, results, strict=True):

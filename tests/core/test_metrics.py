@@ -1,4 +1,5 @@
-"""/metrics: Prometheus text with the HTTP, database and process metrics.
+"""/metrics: Prometheus text with the HTTP, database and process metrics; on the main listener,
+or on one of its own (``metrics.listen``).
 
 Prometheus metrics are process-global and other tests move them too: assert on increases
 between two scrapes, never on absolute values.
@@ -7,8 +8,15 @@ between two scrapes, never on absolute values.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+import aiohttp
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from propmubi.app import create_app
+from propmubi.config import Config, ConfigError, load_config
+from tests.core.test_server import CLIENT_TIMEOUT, free_port, get, server_environ
 
 NOTE = "/api/v1/reference/notes/{id}"
 
@@ -93,3 +101,42 @@ async def test_database_and_process_metrics(client):
     for name in ["process_cpu_seconds_total", "process_resident_memory_bytes",
                  "process_open_fds"]:
         assert value(samples, name) > 0, name
+
+
+async def test_metrics_listen_takes_metrics_off_the_main_listener(migrated, plugins,
+                                                                   aiohttp_client):
+    config = migrated.evolve(metrics={"listen": "127.0.0.1:9464"})
+    client = await aiohttp_client(create_app(config, plugins))
+    resp = await client.get("/metrics")
+    assert resp.status == 404
+    assert (await client.get("/health")).status == 200
+
+
+@pytest.mark.parametrize("value", ["9464", "localhost", "127.0.0.1:", ":9464",
+                                   "127.0.0.1:70000", "[::1]"])
+def test_metrics_listen_must_be_host_and_port(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"metrics\.listen: .*host:port"):
+        load_config(None, {"PROPMUBI_METRICS__LISTEN": value}, use_default_path=False)
+    assert load_config(None, {"PROPMUBI_METRICS__LISTEN": "[::1]:9464"},
+                       use_default_path=False).metrics.listen == "[::1]:9464"
+
+
+@pytest.mark.slow
+async def test_serve_answers_metrics_on_its_own_listener(migrated: Config, spawn: Any) -> None:
+    port = free_port()
+    proc = spawn(["serve"], server_environ(migrated,
+                                           PROPMUBI_METRICS__LISTEN=f"127.0.0.1:{port}"))
+    await proc.wait_http()
+    await proc.wait_for_output("serving /metrics on")
+    status, _ = await get(proc.port, f"/api/v1/reference/notes/{uuid.uuid4()}")
+    assert status == 404
+    async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT) as session:
+        async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
+            assert resp.status == 200
+            text = await resp.text()
+        # Only metrics there: the application's routes are on the main listener.
+        async with session.get(f"http://127.0.0.1:{port}/api/v1/reference/notes") as resp:
+            assert resp.status == 404
+        async with session.get(f"http://127.0.0.1:{proc.port}/metrics") as resp:
+            assert resp.status == 404
+    assert f'route="{NOTE}",status="404"' in text

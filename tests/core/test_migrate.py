@@ -456,14 +456,25 @@ async def test_ready_reports_pending_and_changed_migrations(tmp_path, config, ai
     assert "propmubi migrate up" in detail
 
     await migrate.up(config.database.url, plugins)
-    resp = await client.get("/ready")
-    assert resp.status == 200, await resp.json()
+    status, body = await ready_until(client, 200)
+    assert status == 200, body
 
     (folder / "0001_late.sql").write_text("CREATE TABLE late_t (id bigint);")
-    resp = await client.get("/ready")
-    body = await resp.json()
-    assert resp.status == 503, body
+    status, body = await ready_until(client, 503)
+    assert status == 503, body
     assert "late/0001_late.sql" in body["checks"]["migrations"]["detail"]
+
+
+async def ready_until(client, wanted: int, within: float = 15.0) -> tuple[int, dict]:
+    """``/ready`` until it answers ``wanted`` (its checks are reused for a second, so a change
+    shows on a later round), or the last answer once ``within`` seconds have passed."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        resp = await client.get("/ready")
+        body = await resp.json()
+        if resp.status == wanted or asyncio.get_running_loop().time() > deadline:
+            return resp.status, body
+        await asyncio.sleep(0.2)
 
 
 # --- the command line -------------------------------------------------------------------------

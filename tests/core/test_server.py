@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROPMUBI = str(Path(sys.executable).with_name("propmubi"))
 START_TIMEOUT = 60.0  # generous: only there so that a broken start fails instead of hanging
 STOP_TIMEOUT = 30.0
+EXIT_CONFIG = 2
 EXIT_SCHEMA = 3
 CLIENT_TIMEOUT = aiohttp.ClientTimeout(total=START_TIMEOUT)
 
@@ -189,7 +191,8 @@ async def test_serve_drains_in_flight_requests_on_sigterm(migrated: Config, spaw
     status, body = await get(proc.port, "/api/v1/reference/notes")
     assert status == 200, body
 
-    slow = asyncio.create_task(get(proc.port, "/api/v1/reference/sleep?seconds=3"))
+    # Long enough to be still in flight however slowly the socket closes on a busy machine.
+    slow = asyncio.create_task(get(proc.port, "/api/v1/reference/sleep?seconds=10"))
     await wait_in_flight(proc.port, 1)
     proc.signal(signal.SIGTERM)
 
@@ -201,7 +204,7 @@ async def test_serve_drains_in_flight_requests_on_sigterm(migrated: Config, spaw
     assert not slow.done(), "the in-flight request ended before new connections were refused"
 
     status, body = await asyncio.wait_for(slow, STOP_TIMEOUT)
-    assert (status, body) == (200, {"slept": 3.0})
+    assert (status, body) == (200, {"slept": 10.0})
     assert await proc.wait() == 0, proc.output()
     assert "draining in-flight requests" in proc.output()
 
@@ -249,6 +252,38 @@ async def test_without_reuse_port_a_second_process_cannot_bind(migrated: Config,
     assert "address already in use" in second.output().lower()
     first.signal(signal.SIGTERM)
     assert await first.wait() == 0, first.output()
+
+
+@pytest.fixture
+def socket_path() -> Iterator[Path]:
+    """A unix socket path short enough for sun_path (tmp_path may not be)."""
+    with tempfile.TemporaryDirectory(prefix="pm-", dir="/tmp") as folder:
+        yield Path(folder) / "web.sock"
+
+
+async def test_serve_refuses_a_unix_socket_without_trust_forwarded(
+        migrated: Config, socket_path: Path, spawn: Any) -> None:
+    # Every client of a unix socket has the same unknown address: per-IP limits and the
+    # console's lockout would be site-wide.
+    proc = spawn(["serve"], server_environ(migrated,
+                                           PROPMUBI_HTTP__UNIX_SOCKET=str(socket_path)))
+    assert await proc.wait(START_TIMEOUT) == EXIT_CONFIG, proc.output()
+    assert "http.unix_socket" in proc.output()
+    assert "http.trust_forwarded" in proc.output()
+
+
+async def test_serve_on_a_unix_socket_behind_a_trusted_proxy(
+        migrated: Config, socket_path: Path, spawn: Any) -> None:
+    proc = spawn(["serve", "--unix-socket", str(socket_path)],
+                 server_environ(migrated, PROPMUBI_HTTP__TRUST_FORWARDED="true"))
+    await proc.wait_for_output("listening on")
+    connector = aiohttp.UnixConnector(path=str(socket_path))
+    async with aiohttp.ClientSession(connector=connector, timeout=CLIENT_TIMEOUT) as session:
+        async with session.get("http://proxy/health",
+                               headers={"X-Forwarded-For": "203.0.113.7"}) as resp:
+            assert resp.status == 200, await resp.text()
+    proc.signal(signal.SIGTERM)
+    assert await proc.wait() == 0, proc.output()
 
 
 @pytest.fixture

@@ -330,7 +330,8 @@ async def test_serve_notifies_ready_watchdog_and_stopping(
     await notes.until("WATCHDOG=1", count=2)
 
     # The watchdog keeps being fed while in-flight requests drain.
-    slow = asyncio.create_task(get(proc.port, "/api/v1/reference/sleep?seconds=1.5"))
+    # In flight until well after STOPPING=1 and the next ping, however busy the machine.
+    slow = asyncio.create_task(get(proc.port, "/api/v1/reference/sleep?seconds=5"))
     await wait_in_flight(proc.port, 1)
     proc.signal(signal.SIGTERM)
     await notes.until("STOPPING=1")
