@@ -153,6 +153,22 @@ def propmubi_console_widgets() -> list[ConsoleWidget]:
 
 
 @hookspec
+def propmubi_actor_names() -> Mapping[str, Callable[..., Awaitable[Mapping[str, str]]]]:
+    """Offer display names for the actors of a kind, so that console pages show names.
+
+    History rows and events record who acted as ``<kind>:<id>``
+    (:attr:`propmubi.actors.Actor.ref`); :func:`propmubi.console.names.actor_names` turns such
+    references into names with the resolver of their kind.
+
+    :returns: a mapping from actor kind (``user``, ``staff``) to an async resolver
+        ``(db, ids) -> {id: name}``: ``db`` is the process's
+        :class:`~propmubi.db.Database`, ``ids`` the ids as text (not necessarily valid for
+        the kind); an id the resolver does not know is left out of its result.
+    """
+    raise NotImplementedError
+
+
+@hookspec
 def propmubi_template_dirs() -> list[Path]:
     """Add folders to the template search path.
 

@@ -6,8 +6,9 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 
-__all__ = ["uuid7"]
+__all__ = ["uuid7", "valid_uuids"]
 
 _lock = threading.Lock()
 _last_ms = 0
@@ -35,3 +36,15 @@ def uuid7() -> uuid.UUID:
     rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
     value = (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | rand
     return uuid.UUID(int=value)
+
+
+def valid_uuids(texts: Iterable[str]) -> list[uuid.UUID]:
+    """The texts that are UUIDs, parsed (others skipped): ids from references a caller
+    cannot vouch for, before they reach a ``uuid[]`` parameter."""
+    out = []
+    for text in texts:
+        try:
+            out.append(uuid.UUID(text))
+        except ValueError:
+            continue
+    return out

@@ -18,7 +18,17 @@ from propmubi import hookimpl
 from propmubi.config import Config
 from propmubi.types import CliCommand, ConsolePage, ConsoleWidget, Job, PluginInfo, template_dir
 from propmubi.web.routing import Routes
-from propmubi_plugins.auth import cli, console, events, middleware, routes, service, sms, state
+from propmubi_plugins.auth import (
+    cli,
+    console,
+    events,
+    middleware,
+    routes,
+    service,
+    sms,
+    state,
+    store,
+)
 from propmubi_plugins.auth.kyc import cli as kyc_cli
 from propmubi_plugins.auth.kyc import console as kyc_console
 from propmubi_plugins.auth.kyc import handlers as kyc_handlers
@@ -87,6 +97,11 @@ def propmubi_template_dirs() -> list[Path]:
 def propmubi_sms_providers() -> Mapping[str, Any]:
     """The ``console`` and ``http`` SMS providers."""
     return sms.providers()
+
+
+@hookimpl
+def propmubi_actor_names() -> Mapping[str, Any]:
+    return {"user": store.names}
 
 
 @hookimpl

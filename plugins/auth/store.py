@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from propmubi.db import Database, Tx
+from propmubi.ids import valid_uuids
 
 
 async def create_challenge(db: Database | Tx, challenge_id: uuid.UUID, phone: str,
@@ -198,6 +199,16 @@ async def consents_in_force(q: Database | Tx, user_id: uuid.UUID) -> list[dict[s
 async def set_name(tx: Tx, user_id: uuid.UUID, name: str | None) -> None:
     """Change a user's display name."""
     await tx.execute("UPDATE auth_users SET name = %s WHERE id = %s", (name, user_id))
+
+
+async def names(db: Database, ids: list[str]) -> dict[str, str]:
+    """Display names of the users among ``ids`` (text; non-UUIDs skipped): the name they gave,
+    else their phone number; "erased user" once erased."""
+    rows = await db.fetch(
+        "SELECT id::text AS id, CASE WHEN erased_at IS NOT NULL THEN 'erased user' "
+        "ELSE coalesce(name, phone) END AS name FROM auth_users WHERE id = ANY(%s::uuid[])",
+        (valid_uuids(ids),))
+    return {row["id"]: row["name"] for row in rows}
 
 
 async def profile(q: Database | Tx, user_id: uuid.UUID) -> dict[str, Any] | None:

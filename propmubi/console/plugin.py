@@ -6,7 +6,7 @@ from typing import Any
 
 from propmubi import __version__, hookimpl
 from propmubi.config import Config
-from propmubi.console import cli, views
+from propmubi.console import cli, store, views
 from propmubi.console.middleware import console_session_middleware
 from propmubi.types import CliCommand, ConsolePage, PluginInfo
 
@@ -27,6 +27,11 @@ def propmubi_console_pages() -> list[ConsolePage]:
 @hookimpl
 def propmubi_middlewares(config: Config) -> list[Any]:
     return [console_session_middleware(config)]
+
+
+@hookimpl
+def propmubi_actor_names() -> dict[str, Any]:
+    return {"staff": store.names}
 
 
 @hookimpl

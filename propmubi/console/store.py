@@ -6,8 +6,9 @@ import uuid
 from typing import Any
 
 from propmubi.db import Database
+from propmubi.ids import valid_uuids
 
-__all__ = ["by_email", "by_id", "disable", "insert", "list_all", "record_login",
+__all__ = ["by_email", "by_id", "disable", "insert", "list_all", "names", "record_login",
            "set_password"]
 
 _COLUMNS = "id, email, name, password_hash, roles, created_at, last_login_at, disabled"
@@ -34,6 +35,13 @@ async def by_id(db: Database, staff_id: str | uuid.UUID) -> dict[str, Any] | Non
     """The account with this id, or None."""
     return await db.fetchrow(f"SELECT {_COLUMNS} FROM core_staff WHERE id = %s",
                              (uuid.UUID(str(staff_id)),))
+
+
+async def names(db: Database, ids: list[str]) -> dict[str, str]:
+    """The names of the accounts among ``ids`` (text; ones that are not UUIDs are skipped)."""
+    rows = await db.fetch("SELECT id::text AS id, name FROM core_staff WHERE id = ANY(%s::uuid[])",
+                          (valid_uuids(ids),))
+    return {row["id"]: row["name"] for row in rows}
 
 
 async def list_all(db: Database) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from propmubi.console.forms import FormErrors, read_form
+from propmubi.console.names import actor_names
 from propmubi.console.pages import (
     cursor_of,
     flash,
@@ -23,7 +24,12 @@ from propmubi.types import ConsolePage, ConsoleWidget
 from propmubi.web.appkeys import CONFIG
 from propmubi.web.ratelimit import client_ip
 from propmubi_plugins.auth.kyc import service, store
-from propmubi_plugins.auth.kyc.models import Decision, RejectForm, RevealForm
+from propmubi_plugins.auth.kyc.models import (
+    PUBLIC_NUMBER_KINDS,
+    Decision,
+    RejectForm,
+    RevealForm,
+)
 from propmubi_plugins.auth.state import Ctx
 
 PREFIX = "/console/kyc"
@@ -49,10 +55,13 @@ async def _detail(request: web.Request, ctx: Ctx, errors: FormErrors | None = No
     ``refused`` form (``reject``, or ``reveal`` of the number ``reveal_kind``)."""
     record_id = path_uuid(request, "id", "KYC record")
     view = await service.detail(ctx, staff_actor(request), record_id)
+    account = f"user:{view['user_id']}"
+    names = await actor_names(request.app, [account])
     return render("auth/kyc_detail.html", request, {
-        "record": view, "errors": errors or FormErrors(), "refused": refused,
-        "reveal_kind": reveal_kind, "kinds_label": _KIND_LABELS},
-        status=422 if errors else 200)
+        "record": view, "account": names[account], "errors": errors or FormErrors(),
+        "refused": refused,
+        "reveal_kind": reveal_kind, "kinds_label": _KIND_LABELS,
+        "public_kinds": PUBLIC_NUMBER_KINDS}, status=422 if errors else 200)
 
 
 async def detail(request: web.Request, ctx: Ctx) -> web.Response:

@@ -15,6 +15,9 @@ KYC_ROLES = ("agent", "builder")
 DOCUMENT_KINDS = ("pan", "aadhaar")
 #: Every kind of number a record may hold (the identity document's and the registrations).
 NUMBER_KINDS = ("pan", "aadhaar", "rera", "licence")
+#: Kinds that are public record (RERA registrations are published on each state's RERA
+#: register, and buyers look them up): shown in full, never masked or revealed.
+PUBLIC_NUMBER_KINDS = ("rera",)
 
 _NUMBER: Any = v.and_(v.min_len(1), v.max_len(64))
 
@@ -67,7 +70,8 @@ class KycSubmissionIn:
 
 @attrs.frozen
 class KycNumberOut:
-    """An identity number, masked: all but the last four characters are ``X``."""
+    """An identity number as shown: masked (all but the last four characters ``X``), except
+    the public kinds (RERA registrations), shown in full."""
 
     kind: str
     masked: str

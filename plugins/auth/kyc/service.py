@@ -28,6 +28,7 @@ from propmubi_plugins.auth.events import KycStatusChanged
 from propmubi_plugins.auth.kyc import store
 from propmubi_plugins.auth.kyc.models import (
     KYC_ROLES,
+    PUBLIC_NUMBER_KINDS,
     Decision,
     KycNumberOut,
     KycRecordOut,
@@ -167,7 +168,8 @@ async def submit(ctx: Ctx, actor: Actor, role: str, submission: KycSubmissionIn
         sealed = []
         for kind, number in numbers.items():
             box = keyring.seal(number, pii.associated_data(rec["id"], user_id, kind))
-            sealed.append((kind, box.key_id, box.nonce, box.ciphertext, pii.mask(number)))
+            shown = number if kind in PUBLIC_NUMBER_KINDS else pii.mask(number)
+            sealed.append((kind, box.key_id, box.nonce, box.ciphertext, shown))
         await store.replace_numbers(tx, rec["id"], sealed)
         await _transition(ctx, tx, actor, rec, old, new, None)
         stored = await store.record(tx, rec["id"])

@@ -233,3 +233,18 @@ async def test_a_refused_reveal_shows_the_message_next_to_its_number(client, ser
                          body), body
     assert await services.db.fetchval("SELECT count(*) FROM auth_kyc_reveals") == 0
     assert await services.db.fetchval("SELECT status FROM auth_kyc_records") == "submitted"
+
+
+async def test_a_rera_registration_is_shown_in_full_without_a_reveal_form(client, services):
+    _, headers = await applicant(client, services, roles=("builder",))
+    record = (await (await put(client, headers, role="builder",
+                               rera_number="P52100012345")).json())["id"]
+    await console_sign_in(client, services)
+    detail = await (await client.get(f"/console/kyc/{record}")).text()
+    rows = dict(re.findall(r"<tr>\s*<td>([^<]+)</td>\s*<td>([^<]+)</td>", detail))
+    assert rows["RERA registration"] == "P52100012345"  # public record, not masked
+    assert rows["PAN"] == "XXXXXX234F"
+    assert 'name="kind" value="rera"' not in detail and 'name="kind" value="pan"' in detail
+    assert "public record: shown in full" in detail
+    # The applicant's account by name (their phone until they give one), linked.
+    assert re.search(r'<a href="/console/users/[0-9a-f-]+" data-account>\+91', detail), detail
