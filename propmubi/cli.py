@@ -210,8 +210,10 @@ def _need(config: Config, *keys: str, note: str = "") -> None:
 
 
 def cmd_check(config: Config, plugins: PluginSet) -> int:
+    from propmubi.roles import check_listener
     from propmubi.storage import create_storage
 
+    check_listener(config)  # what `propmubi web` would refuse, refused here first
     create_storage(config, plugins)  # storage.backend names an offered backend; builds only
     print(f"configuration OK ({config.source or 'defaults and environment'}); "
           f"plugins: {', '.join(p.name for p in plugins)}")

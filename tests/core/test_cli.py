@@ -217,6 +217,10 @@ def test_check_on_a_good_config(workdir: Path, monkeypatch: pytest.MonkeyPatch,
     assert local.code == 0 and "(propmubi.toml)" in local.out
     (workdir / "propmubi.toml").write_text("[http]\nport = 'eighty'\n")
     assert_config_error(main_in_process(workdir, monkeypatch, capsys, "check"), "http.port")
+    # What `propmubi web` refuses to serve, `check` refuses first.
+    (workdir / "propmubi.toml").write_text("[http]\nunix_socket = '/run/propmubi/web.sock'\n")
+    assert_config_error(main_in_process(workdir, monkeypatch, capsys, "check"),
+                        "http.trust_forwarded")
 
 
 def test_config_prints_json_with_secrets_masked(workdir: Path) -> None:
