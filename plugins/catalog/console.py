@@ -1,13 +1,15 @@
-"""Console pages of the catalogue: the builder directory, the moderation queue with its public
-preview and Publish / Reject decisions, project pages with a unit grid per tower, and photo
-gallery management; plus the "Projects waiting for review" dashboard card.
+"""Console pages of the catalogue: the builder directory (edit a builder, set its verified
+badge by hand with a reason), the moderation queue with its public preview and Publish / Reject
+decisions, project pages with a unit grid per tower, Unpublish (with a reason) and photo
+gallery management, unit pages that change a unit's status; plus the "Projects waiting for
+review" dashboard card.
 
 Forms post and redirect (POST-redirect-GET) and work without JavaScript. Their fields are read
-with :func:`propmubi.console.forms.read_form` into the classes of ``models.py`` and
-``media/models.py``; a refused form re-renders its page with status 422 and each message next
-to its field. Changes go through the catalogue's service and media functions as
-``Actor.staff(<staff id>)`` (recorded as ``staff:<id>``), so the rules, the moderation history
-and the events are the API's own.
+with :func:`propmubi.console.forms.read_form` into the classes of ``models.py``,
+``units/models.py`` and ``media/models.py``; a refused form re-renders its page with status
+422 and each message next to its field. Changes go through the catalogue's service and media
+functions as ``Actor.staff(<staff id>)`` (recorded as ``staff:<id>``), so the rules, the
+moderation history and the events are the API's own.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from propmubi.console.forms import FormErrors, read_form
+from propmubi.console.names import actor_names
 from propmubi.console.pages import (
     cursor_of,
     flash,
@@ -50,17 +53,27 @@ from propmubi_plugins.catalog.media.models import (
     PhotoUpload,
     PhotoUploadForm,
 )
-from propmubi_plugins.catalog.models import ReasonIn, RejectForm
+from propmubi_plugins.catalog.models import (
+    BuilderEditForm,
+    ReasonIn,
+    RejectForm,
+    UnpublishForm,
+    VerificationForm,
+)
 from propmubi_plugins.catalog.state import Ctx
 from propmubi_plugins.catalog.units import service as units_service
 from propmubi_plugins.catalog.units import store as units_store
+from propmubi_plugins.catalog.units.models import UnitStatusIn
 
 BUILDERS = "/console/builders"
 MODERATION = "/console/moderation"
 PROJECTS = "/console/projects"
+UNITS = "/console/units"
 PAGE_SIZE = 25
 #: Projects of one builder listed on its page (newest first).
 BUILDER_PROJECTS_MAX = 200
+#: Changes of its verified badge shown on a builder's page (newest first).
+VERIFICATIONS_SHOWN = 50
 
 #: Unit statuses in grid order, with their legend text and cell colours (background, border,
 #: status text). Each text colour reads at 4.5:1 or better on its background (WCAG AA).
@@ -133,9 +146,14 @@ def when(at: dt.datetime | None) -> str:
     return at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if at else "—"
 
 
+def tower_title(name: str) -> str:
+    """A tower's heading: ``A`` -> "Tower A", while "Tower A" or "Towers 1-2" stay as named."""
+    return name if name.lower().startswith("tower") else f"Tower {name}"
+
+
 _HELPERS = {"money": money, "price_range": price_range, "age": age, "when": when,
             "status_labels": STATUS_LABELS, "moderation_labels": MODERATION_LABELS,
-            "unit_styles": UNIT_STATUS_STYLE}
+            "unit_styles": UNIT_STATUS_STYLE, "tower_title": tower_title}
 
 
 def _page(name: str, request: web.Request, context: dict[str, Any], status: int = 200
@@ -161,17 +179,92 @@ async def builders(request: web.Request, ctx: Ctx) -> web.Response:
                  {"rows": rows, "q": q, "next_cursor": next_cursor, "prefix": BUILDERS})
 
 
-async def builder_detail(request: web.Request, ctx: Ctx) -> web.Response:
-    """One builder: its profile, owner and projects with their moderation states."""
-    builder_id = path_uuid(request, "id", "builder")
+#: The fields of the builder edit form (``BuilderEditForm``), in the page's order.
+BUILDER_FIELDS = ("name", "rera_promoter_id", "website", "description")
+
+
+async def _builder_page(request: web.Request, ctx: Ctx, builder_id: uuid.UUID,
+                        errors: FormErrors | None = None, error_form: str | None = None,
+                        typed: dict[str, str] | None = None, status: int = 200
+                        ) -> web.Response:
+    """The builder page; ``errors`` belong to the form named ``error_form`` (``edit`` or
+    ``verification``), re-shown with what was ``typed``."""
     row = await store.builder(ctx.db, builder_id)
     if row is None:
         raise NotFound("no such builder")
     projects = await store.projects_of_builder(ctx.db, builder_id, BUILDER_PROJECTS_MAX + 1,
                                                None, None)
+    owner = f"user:{row['owner_user_id']}" if row["owner_user_id"] else None
+    verifications = await store.verifications(ctx.db, builder_id, VERIFICATIONS_SHOWN)
+    names = await actor_names(request.app, [owner, *(v["actor"] for v in verifications)])
+    values = {key: row[key] or "" for key in BUILDER_FIELDS}
+    if error_form == "edit" and typed is not None:
+        values = typed
     return _page("catalog/builder.html", request, {
         "builder": row, "projects": projects[:BUILDER_PROJECTS_MAX],
-        "more_projects": len(projects) > BUILDER_PROJECTS_MAX})
+        "more_projects": len(projects) > BUILDER_PROJECTS_MAX,
+        "owner_name": names[owner] if owner else None,
+        "verifications": verifications, "actor_names": names,
+        "values": values, "errors": errors or FormErrors(), "error_form": error_form,
+        "reason": (typed or {}).get("reason", "") if error_form == "verification" else ""},
+        status=status)
+
+
+async def builder_detail(request: web.Request, ctx: Ctx) -> web.Response:
+    """One builder: its profile, owner and projects with their moderation states, and the
+    forms that edit it and set its verified badge."""
+    return await _builder_page(request, ctx, path_uuid(request, "id", "builder"))
+
+
+async def _typed(request: web.Request, *fields: str) -> dict[str, str]:
+    """What was typed in a refused form's text fields, to show it again."""
+    posted = await request.post()
+    return {key: str(posted.get(key, "")).strip() for key in fields}
+
+
+async def edit_builder(request: web.Request, ctx: Ctx) -> web.Response:
+    """Change a builder's profile (every field as typed: empty optional fields clear)."""
+    builder_id = path_uuid(request, "id", "builder")
+    form, errors = await read_form(request, BuilderEditForm)
+    if form is None:
+        return await _builder_page(request, ctx, builder_id, errors=errors, error_form="edit",
+                                   typed=await _typed(request, *BUILDER_FIELDS), status=422)
+    try:
+        await service.update_builder(ctx, staff_actor(request), builder_id, form.patch())
+    except (Conflict, Forbidden) as exc:
+        flash(request, f"Nothing changed: {exc.detail}.", "error")
+        return see_other(f"{BUILDERS}/{builder_id}")
+    ctx.log.info("console: staff %s edited builder %s", staff_id(request), builder_id)
+    flash(request, "Builder profile saved.", "success")
+    return see_other(f"{BUILDERS}/{builder_id}")
+
+
+async def _set_verified(request: web.Request, ctx: Ctx, verified: bool) -> web.Response:
+    builder_id = path_uuid(request, "id", "builder")
+    form, errors = await read_form(request, VerificationForm)
+    if form is None:
+        return await _builder_page(request, ctx, builder_id, errors=errors,
+                                   error_form="verification",
+                                   typed=await _typed(request, "reason"), status=422)
+    try:
+        await service.set_builder_verified(ctx, staff_actor(request), builder_id, verified,
+                                           ReasonIn(reason=form.reason))
+    except (Conflict, Forbidden) as exc:
+        flash(request, f"Nothing changed: {exc.detail}.", "error")
+        return see_other(f"{BUILDERS}/{builder_id}")
+    flash(request, "Builder marked verified." if verified else "Verification removed.",
+          "success")
+    return see_other(f"{BUILDERS}/{builder_id}")
+
+
+async def verify_builder(request: web.Request, ctx: Ctx) -> web.Response:
+    """Give a builder the verified badge by hand (a reason is required and logged)."""
+    return await _set_verified(request, ctx, True)
+
+
+async def unverify_builder(request: web.Request, ctx: Ctx) -> web.Response:
+    """Take a builder's verified badge away by hand (a reason is required and logged)."""
+    return await _set_verified(request, ctx, False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,6 +293,7 @@ async def _project_view(request: web.Request, ctx: Ctx, project_id: uuid.UUID
     units = await units_store.grid_units(ctx.db, project_id)
     photos = await media.gallery(ctx, actor, project_id=project_id)
     storage = ctx.storage
+    reviews = await service.reviews(ctx, actor, project_id)
     return {
         "project": project,
         "builder": await store.builder(ctx.db, project["builder_id"]),
@@ -207,7 +301,8 @@ async def _project_view(request: web.Request, ctx: Ctx, project_id: uuid.UUID
         "unit_summary": _unit_summary(units),
         "photos": [{**p, "thumb_url": storage.url(p["thumb_key"]),
                     "web_url": storage.url(p["web_key"])} for p in photos],
-        "reviews": await service.reviews(ctx, actor, project_id),
+        "reviews": reviews,
+        "actor_names": await actor_names(request.app, (r["actor"] for r in reviews)),
         "map_url": (f"https://www.openstreetmap.org/?mlat={project['lat']:.6f}"
                     f"&mlon={project['lng']:.6f}#map=17/{project['lat']:.6f}/"
                     f"{project['lng']:.6f}"),
@@ -228,8 +323,10 @@ def _unit_summary(units: Iterable[dict[str, Any]]) -> dict[str, Any]:
 def _grid(towers: list[dict[str, Any]], units: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each tower with its floors, top floor first; each floor with its units by code.
 
-    Floors 1..the tower's floor count always appear (an empty floor shows as such), and so
-    does any other floor that has units (ground floor 0, basements)."""
+    Floors 1..the tower's floor count always appear, and so does any other floor that has
+    units (ground floor 0, basements). A run of adjacent empty floors is one row
+    (``floor`` its top, ``low`` its bottom): a 40-storey tower with units on three floors
+    reads as such, not as forty rows."""
     by_tower: dict[uuid.UUID, dict[int, list[dict[str, Any]]]] = {}
     for unit in units:
         by_tower.setdefault(unit["tower_id"], {}).setdefault(unit["floor"], []).append(unit)
@@ -241,8 +338,14 @@ def _grid(towers: list[dict[str, Any]], units: list[dict[str, Any]]) -> list[dic
         for floor_units in floors.values():
             for unit in floor_units:
                 counts[unit["status"]] = counts.get(unit["status"], 0) + 1
-        grid.append({**tower, "counts": counts,
-                     "rows": [{"floor": n, "units": floors.get(n, [])} for n in numbers]})
+        rows: list[dict[str, Any]] = []
+        for n in numbers:
+            here = floors.get(n, [])
+            if not here and rows and not rows[-1]["units"] and rows[-1]["low"] == n + 1:
+                rows[-1]["low"] = n
+            else:
+                rows.append({"floor": n, "low": n, "units": here})
+        grid.append({**tower, "counts": counts, "rows": rows})
     return grid
 
 
@@ -298,18 +401,84 @@ async def reject(request: web.Request, ctx: Ctx) -> web.Response:
 
 async def _project_page(request: web.Request, ctx: Ctx, project_id: uuid.UUID,
                         errors: FormErrors | None = None, error_form: str | None = None,
-                        status: int = 200) -> web.Response:
-    """The project page; ``errors`` belong to the form named ``error_form`` (``upload``, or
-    ``photo-<id>`` for a photo's form)."""
+                        status: int = 200, reason: str = "") -> web.Response:
+    """The project page; ``errors`` belong to the form named ``error_form`` (``upload``,
+    ``photo-<id>`` for a photo's form, or ``unpublish`` with the ``reason`` typed)."""
     view = await _project_view(request, ctx, project_id)
     return _page("catalog/project.html", request,
                  {**view, "alt_max": ALT_TEXT_MAX, "gallery_max": GALLERY_MAX,
-                  "errors": errors or FormErrors(), "error_form": error_form}, status=status)
+                  "errors": errors or FormErrors(), "error_form": error_form,
+                  "reason": reason}, status=status)
 
 
 async def project_page(request: web.Request, ctx: Ctx) -> web.Response:
-    """A project in any moderation state: details, the unit grid, the photo gallery."""
+    """A project in any moderation state: details, the unit grid, the photo gallery, links
+    to its units' pages, and (once published) the Unpublish form."""
     return await _project_page(request, ctx, path_uuid(request, "id", "project"))
+
+
+async def unpublish(request: web.Request, ctx: Ctx) -> web.Response:
+    """Take a published project down, back to draft (a reason is required: the builder reads
+    it)."""
+    project_id = path_uuid(request, "id", "project")
+    form, errors = await read_form(request, UnpublishForm)
+    if form is None:
+        typed = await _typed(request, "reason")
+        return await _project_page(request, ctx, project_id, errors=errors,
+                                   error_form="unpublish", reason=typed["reason"], status=422)
+    try:
+        await service.unpublish_project(ctx, staff_actor(request), project_id,
+                                        ReasonIn(reason=form.reason))
+    except Conflict as exc:
+        flash(request, f"Nothing changed: {exc.detail}.", "error")
+        return see_other(f"{PROJECTS}/{project_id}")
+    ctx.log.info("console: staff %s unpublished project %s", staff_id(request), project_id)
+    flash(request, "Project unpublished: it is a draft again and no longer public.", "success")
+    return see_other(f"{PROJECTS}/{project_id}")
+
+
+# --------------------------------------------------------------------------------------------
+# Units
+# --------------------------------------------------------------------------------------------
+
+
+async def _unit_page(request: web.Request, ctx: Ctx, unit_id: uuid.UUID,
+                     errors: FormErrors | None = None, status: int = 200) -> web.Response:
+    actor = staff_actor(request)
+    unit = await units_service.unit(ctx, actor, unit_id)
+    project = await service.project(ctx, actor, str(unit["project_id"]))
+    return _page("catalog/unit.html", request, {
+        "unit": unit, "project": project, "errors": errors or FormErrors()}, status=status)
+
+
+async def unit_page(request: web.Request, ctx: Ctx) -> web.Response:
+    """One unit: its project, tower, floor, type, areas, price and status, and the form that
+    changes its status."""
+    return await _unit_page(request, ctx, path_uuid(request, "id", "unit"))
+
+
+async def change_unit_status(request: web.Request, ctx: Ctx) -> web.Response:
+    """Move a unit to another status (``catalog.unit_status_changed``); back to its project's
+    unit grid."""
+    unit_id = path_uuid(request, "id", "unit")
+    form, errors = await read_form(request, UnitStatusIn)
+    if form is None:
+        return await _unit_page(request, ctx, unit_id, errors=errors, status=422)
+    actor = staff_actor(request)
+    before = await units_service.unit(ctx, actor, unit_id)
+    label = UNIT_STATUS_STYLE[form.status][0]
+    if before["status"] == form.status:
+        flash(request, f"Nothing changed: unit {before['code']} is already {label}.", "error")
+        return see_other(f"{UNITS}/{unit_id}")
+    try:
+        await units_service.set_unit_status(ctx, actor, unit_id, form)
+    except (Conflict, Forbidden) as exc:
+        flash(request, f"Nothing changed: {exc.detail}.", "error")
+        return see_other(f"{UNITS}/{unit_id}")
+    ctx.log.info("console: staff %s set unit %s to %s", staff_id(request), unit_id,
+                 form.status)
+    flash(request, f"Unit {before['code']} is now {label}.", "success")
+    return see_other(f"{PROJECTS}/{before['project_id']}#units-heading")
 
 
 def _gallery_url(project_id: uuid.UUID) -> str:
@@ -428,7 +597,18 @@ def pages() -> list[ConsolePage]:
         ConsolePage(path="/builders", handler=builders, name="catalog-builders",
                     nav_label="Builders", nav_order=40),
         ConsolePage(path="/builders/{id}", handler=builder_detail, name="catalog-builder"),
+        ConsolePage(path="/builders/{id}/edit", handler=edit_builder,
+                    name="catalog-builder-edit", method="POST"),
+        ConsolePage(path="/builders/{id}/verify", handler=verify_builder,
+                    name="catalog-builder-verify", method="POST"),
+        ConsolePage(path="/builders/{id}/unverify", handler=unverify_builder,
+                    name="catalog-builder-unverify", method="POST"),
         ConsolePage(path="/projects/{id}", handler=project_page, name="catalog-project"),
+        ConsolePage(path="/projects/{id}/unpublish", handler=unpublish,
+                    name="catalog-unpublish", method="POST"),
+        ConsolePage(path="/units/{id}", handler=unit_page, name="catalog-unit"),
+        ConsolePage(path="/units/{id}/status", handler=change_unit_status,
+                    name="catalog-unit-status", method="POST"),
         ConsolePage(path="/projects/{id}/photos", handler=upload_photo,
                     name="catalog-photo-upload", method="POST", max_body=upload_body_limit),
         ConsolePage(path="/projects/{id}/photos/{photo}", handler=update_photo,

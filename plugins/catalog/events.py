@@ -90,5 +90,17 @@ class PriceChanged:
     currency: str
 
 
+@event("catalog.builder_verification_changed", version=1, aggregate="builder_id")
+@attrs.frozen
+class BuilderVerificationChanged:
+    """A builder's verified badge was set or removed: by its owner's KYC decision, by staff
+    by hand, or by a plugin (legal). The reason of a change by hand stays in the builder's
+    verification history, not in the event."""
+
+    builder_id: uuid.UUID
+    verified: bool
+
+
 EVENT_TYPES: list[type] = [ProjectCreated, ProjectUpdated, ProjectPublished, ProjectDeleted,
-                           UnitsDeleted, UnitStatusChanged, PriceChanged]
+                           UnitsDeleted, UnitStatusChanged, PriceChanged,
+                           BuilderVerificationChanged]

@@ -17,6 +17,7 @@ from typing import Any
 from propmubi.db import Tx
 from propmubi.events import Delivery
 from propmubi_plugins.catalog import store
+from propmubi_plugins.catalog.events import BuilderVerificationChanged
 from propmubi_plugins.catalog.media import handlers as media
 from propmubi_plugins.catalog.search import handlers as search
 from propmubi_plugins.catalog.search.cache import invalidate_after_commit
@@ -31,6 +32,10 @@ async def on_user_erased(tx: Tx, delivery: Delivery) -> None:
     await store.forget_builder_kyc(tx, delivery.event.user_id)
 
 
+#: Who moves a badge when the owner's KYC decision does (``Actor.system("kyc").ref``).
+KYC_ACTOR = "system:kyc"
+
+
 async def on_kyc_status_changed(tx: Tx, delivery: Delivery) -> None:
     """``auth.kyc_status_changed`` of a builder KYC: keep the user's status (keyed by user id:
     a decision that comes before the builder profile still counts when it is created) and set
@@ -43,7 +48,12 @@ async def on_kyc_status_changed(tx: Tx, delivery: Delivery) -> None:
     if not await store.record_builder_kyc(tx, event.user_id, event.new_status,
                                           delivery.sequence):
         return
-    if await store.set_owner_verified(tx, event.user_id, event.new_status == "verified"):
+    verified = event.new_status == "verified"
+    builder_id = await store.set_owner_verified(tx, event.user_id, verified)
+    if builder_id is not None:
+        await store.add_verification(tx, builder_id, verified, KYC_ACTOR, None)
+        await delivery.ctx.publish(tx, BuilderVerificationChanged(
+            builder_id=builder_id, verified=verified), actor=KYC_ACTOR)
         invalidate_after_commit(delivery.ctx, tx, None)  # its projects may be in any city
 
 

@@ -355,18 +355,24 @@ class Review:
 # Console forms (``propmubi.console.forms.read_form``)
 # --------------------------------------------------------------------------------------------
 
-#: Longest rejection reason typed in the console.
+#: Longest reason typed in the console (a rejection, an unpublication, a verification).
 REASON_MAX = 1000
 
 
-def _rejection_reason(instance: Any, attribute: attrs.Attribute, value: str) -> None:
-    if not value.strip():
-        raise ValueError("Give the reason for the rejection; the builder reads it.")
-    if len(value) > REASON_MAX:
-        raise ValueError(f"At most {REASON_MAX} characters (got {len(value)}).")
-    problem = control_character_problem(value, multiline=True)
-    if problem:
-        raise ValueError(f"The reason {problem}.")
+def _reason(missing: str) -> Any:
+    """The validator of a console reason: required (``missing`` says so), at most
+    :data:`REASON_MAX` characters, lines without control characters."""
+
+    def check(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+        if not value.strip():
+            raise ValueError(missing)
+        if len(value) > REASON_MAX:
+            raise ValueError(f"At most {REASON_MAX} characters (got {len(value)}).")
+        problem = control_character_problem(value, multiline=True)
+        if problem:
+            raise ValueError(f"The reason {problem}.")
+
+    return check
 
 
 @attrs.frozen
@@ -374,4 +380,71 @@ class RejectForm:
     """The console's Reject decision: the reason is required (the builder reads it)."""
 
     # An empty box is an absent field: the default lets the validator say what is missing.
-    reason: str = attrs.field(default="", validator=_rejection_reason)
+    reason: str = attrs.field(default="", validator=_reason(
+        "Give the reason for the rejection; the builder reads it."))
+
+
+@attrs.frozen
+class UnpublishForm:
+    """The console's Unpublish decision: the reason is required (the builder reads it)."""
+
+    reason: str = attrs.field(default="", validator=_reason(
+        "Give the reason for taking the project down; the builder reads it."))
+
+
+@attrs.frozen
+class VerificationForm:
+    """A staff member setting or removing a builder's verified badge by hand: why (kept in
+    the builder's verification history with their name)."""
+
+    reason: str = attrs.field(default="", validator=_reason(
+        "Give the reason for changing the badge; it is kept in its history with your name."))
+
+
+def _form_text(lo: int, hi: int, *, what: str, multiline: bool = False) -> Any:
+    """A console text box: ``lo``..``hi`` characters (``lo`` 1: required), no control
+    characters; messages as staff read them."""
+
+    def check(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+        if lo and not value.strip():
+            raise ValueError(f"Give the {what}.")
+        if len(value) > hi:
+            raise ValueError(f"At most {hi} characters (got {len(value)}).")
+        problem = control_character_problem(value, multiline=multiline)
+        if problem:
+            raise ValueError(f"The {what} {problem}.")
+
+    return check
+
+
+def _form_pattern(pattern: str, message: str) -> Any:
+    """An optional console text box that, when filled in, must match ``pattern``."""
+    compiled = re.compile(pattern)
+
+    def check(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+        if value and (compiled.fullmatch(value) is None
+                      or control_character_problem(value) is not None):
+            raise ValueError(message)
+
+    return check
+
+
+@attrs.frozen
+class BuilderEditForm:
+    """The console's edit form of a builder profile: every field as it should be (an empty
+    RERA promoter id, website or description clears it); :meth:`patch` is the change as the
+    API takes it."""
+
+    name: str = attrs.field(default="", validator=_form_text(1, 200, what="builder's name"))
+    rera_promoter_id: str = attrs.field(default="", validator=_form_pattern(
+        _RERA, "3 to 60 letters, digits, spaces or / - _ . (starting with a letter or digit), "
+        "or nothing."))
+    website: str = attrs.field(default="", validator=_form_pattern(
+        _URL, "A web address starting with http:// or https://, or nothing."))
+    description: str = attrs.field(default="", validator=_form_text(
+        0, 5000, what="description", multiline=True))
+
+    def patch(self) -> BuilderPatch:
+        """Every field set (empty strings clear the optional ones)."""
+        return BuilderPatch(name=self.name, rera_promoter_id=self.rera_promoter_id,
+                            website=self.website, description=self.description)

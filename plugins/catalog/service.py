@@ -58,7 +58,12 @@ from propmubi.db import Tx, UniqueViolation
 from propmubi.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from propmubi.ids import uuid7
 from propmubi_plugins.catalog import access, store
-from propmubi_plugins.catalog.events import ProjectCreated, ProjectDeleted, ProjectPublished
+from propmubi_plugins.catalog.events import (
+    BuilderVerificationChanged,
+    ProjectCreated,
+    ProjectDeleted,
+    ProjectPublished,
+)
 from propmubi_plugins.catalog.media import store as media_store
 from propmubi_plugins.catalog.models import (
     LOCKED_WHEN_PUBLISHED,
@@ -119,7 +124,10 @@ async def create_builder(ctx: Ctx, actor: Actor, data: BuilderIn) -> dict[str, A
             # The badge follows the owner's KYC, which may have been decided before.
             row["verified"] = (owner is not None
                                and await store.builder_kyc(tx, owner) == "verified")
-            return await store.insert_builder(tx, row)
+            created = await store.insert_builder(tx, row)
+            if row["verified"]:
+                await store.add_verification(tx, builder_id, True, "system:kyc", None)
+            return created
     except UniqueViolation:
         raise Conflict("this user already has a builder profile; edit it with "
                        "PATCH /builders/me", field="owner_user_id") from None
@@ -167,12 +175,46 @@ async def update_builder(ctx: Ctx, actor: Actor, builder_id: uuid.UUID | None,
 
 
 async def set_builder_verified_in(ctx: Ctx, tx: Tx, actor: Actor, builder_id: uuid.UUID,
-                                  verified: bool) -> bool:
+                                  verified: bool, reason: str | None = None) -> bool:
     """Set the verified badge in ``tx`` (the legal plugin, when documents are verified or
-    rejected); False for an unknown builder."""
-    ctx.log.info("builder %s verified=%s by %s", builder_id, verified, actor.ref)
-    invalidate_after_commit(ctx, tx, None)
-    return await store.set_builder_verified(tx, builder_id, verified)
+    rejected; staff by hand, with a ``reason``); False for an unknown builder.
+
+    A change is kept in the builder's verification history (actor and reason) and published
+    as ``catalog.builder_verification_changed`` (without the reason); setting the badge to
+    what it is already changes and publishes nothing."""
+    row = await store.builder(tx, builder_id, lock=True)
+    if row is None:
+        return False
+    if row["verified"] != verified:
+        await store.set_builder_verified(tx, builder_id, verified)
+        await store.add_verification(tx, builder_id, verified, actor.ref, reason)
+        await ctx.publish(tx, BuilderVerificationChanged(builder_id=builder_id,
+                                                         verified=verified), actor=actor.ref)
+        invalidate_after_commit(ctx, tx, None)  # its projects may be in every city
+    return True
+
+
+async def set_builder_verified(ctx: Ctx, actor: Actor, builder_id: uuid.UUID, verified: bool,
+                               data: ReasonIn) -> dict[str, Any]:
+    """Staff: set or remove a builder's verified badge by hand, saying why (in its own
+    transaction, through :func:`set_builder_verified_in`). The next KYC decision of the
+    builder's owner (``auth.kyc_status_changed``) sets the badge again.
+
+    :raises Forbidden: the actor is not staff.
+    :raises Conflict: the badge is already so.
+    """
+    if not actor.is_staff:
+        raise Forbidden("only staff may set a builder's verified badge")
+    async with ctx.db.transaction() as tx:
+        row = await store.builder(tx, builder_id, lock=True)
+        if row is None:
+            raise access.not_found("builder", builder_id)
+        if row["verified"] == verified:
+            raise Conflict("the builder is already " + ("verified" if verified
+                                                        else "not verified"))
+        await set_builder_verified_in(ctx, tx, actor, builder_id, verified,
+                                      reason=data.reason.strip())
+        return await store.builder(tx, builder_id)  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------------------------

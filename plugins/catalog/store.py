@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from propmubi.db import Database, Tx
+from propmubi.ids import uuid7
 
 Q = Database | Tx
 
@@ -91,11 +92,27 @@ async def record_builder_kyc(tx: Tx, user_id: uuid.UUID, status: str, sequence: 
         (user_id, status, sequence)) is not None
 
 
-async def set_owner_verified(tx: Tx, user_id: uuid.UUID, verified: bool) -> int:
-    """Set the verified badge of the builder a user manages; how many rows (0 or 1)."""
-    return await tx.execute(
+async def set_owner_verified(tx: Tx, user_id: uuid.UUID, verified: bool) -> uuid.UUID | None:
+    """Set the verified badge of the builder a user manages; its id when the badge changed
+    (None: no such builder, or the badge was so already)."""
+    return await tx.fetchval(
         "UPDATE catalog_builders SET verified = %s, updated_at = now() "
-        "WHERE owner_user_id = %s AND verified <> %s", (verified, user_id, verified))
+        "WHERE owner_user_id = %s AND verified <> %s RETURNING id", (verified, user_id, verified))
+
+
+async def add_verification(tx: Tx, builder_id: uuid.UUID, verified: bool, actor: str,
+                           reason: str | None) -> None:
+    """Record a change of a builder's badge in its verification history."""
+    await tx.execute(
+        "INSERT INTO catalog_builder_verifications (id, builder_id, verified, actor, reason) "
+        "VALUES (%s, %s, %s, %s, %s)", (uuid7(), builder_id, verified, actor, reason))
+
+
+async def verifications(q: Q, builder_id: uuid.UUID, limit: int) -> list[dict[str, Any]]:
+    """A builder's badge changes, newest first (catalog_builder_verifications_builder_idx)."""
+    return await q.fetch(
+        "SELECT verified, actor, reason, at FROM catalog_builder_verifications "
+        "WHERE builder_id = %s ORDER BY at DESC, id DESC LIMIT %s", (builder_id, limit))
 
 
 async def forget_builder_kyc(tx: Tx, user_id: uuid.UUID) -> None:

@@ -19,9 +19,12 @@ from typing import Any
 import pytest
 
 import propmubi_plugins.auth
+from propmubi.actors import Actor
 from propmubi.config import Config
+from propmubi.ids import uuid7
 from propmubi.lifecycle import open_services
 from propmubi.plugins import PluginSet
+from propmubi_plugins.catalog import service as catalog
 from tests.browser.conftest import Console
 from tests.browser.test_catalog_browser import projects
 from tests.browser.test_console_browser import sign_in
@@ -99,9 +102,15 @@ class Audit:
 
 
 async def seed(migrated: Config, plugins: PluginSet) -> dict[str, uuid.UUID]:
-    """Projects with towers, units and photos; KYC applicants; their ids."""
+    """Projects with towers, units and photos (one in review, one published); KYC
+    applicants; their ids."""
     async with open_services(migrated, plugins) as services:
-        in_review, _ = await projects(services)
+        in_review, second = await projects(services)
+        await catalog.publish_project(services.context("catalog"), Actor.staff(uuid7()),
+                                      second)
+        unit_id = await services.db.fetchval(
+            "SELECT id FROM catalog_units WHERE project_id = %s ORDER BY code LIMIT 1",
+            (in_review,))
         kyc_ids = await applicants(services, ["Asha Rao", "Vikram Iyer"])
         user_id = await services.db.fetchval(
             "SELECT user_id FROM auth_kyc_records WHERE id = %s", (kyc_ids[0],))
@@ -111,7 +120,8 @@ async def seed(migrated: Config, plugins: PluginSet) -> dict[str, uuid.UUID]:
             (uuid.uuid4(), user_id))
         builder_id = await services.db.fetchval(
             "SELECT builder_id FROM catalog_projects WHERE id = %s", (in_review,))
-    return {"project": in_review, "kyc": kyc_ids[0], "user": user_id, "builder": builder_id}
+    return {"project": in_review, "kyc": kyc_ids[0], "user": user_id, "builder": builder_id,
+            "published": second, "unit": unit_id}
 
 
 async def test_every_console_page_passes_axe(page: Any, console: Console, migrated: Config,
@@ -137,8 +147,11 @@ async def test_every_console_page_passes_axe(page: Any, console: Console, migrat
                  "/console/users?q=Asha", "/console/kyc", f"/console/kyc/{ids['kyc']}",
                  "/console/moderation", f"/console/moderation/{project}",
                  "/console/builders", f"/console/builders/{builder}",
-                 f"/console/projects/{project}", "/console/reference/notes"):
+                 f"/console/projects/{project}", f"/console/units/{ids['unit']}",
+                 "/console/reference/notes"):
         await audit.visit(path)
+    await audit.visit(f"/console/projects/{ids['published']}",
+                      name="published project (Unpublish form)")
 
     # A number revealed (its own page), and forms refused with their messages (422).
     await page.goto(console.at(f"/console/kyc/{ids['kyc']}"))
@@ -153,6 +166,25 @@ async def test_every_console_page_passes_axe(page: Any, console: Console, migrat
         await page.click("button[value=reject]")
     assert (await navigation.value).status == 422
     await audit.check("refused rejection (422)")
+    await page.goto(console.at(f"/console/projects/{ids['published']}"))
+    await page.eval_on_selector("#unpublish-reason", "e => e.removeAttribute('required')")
+    async with page.expect_navigation() as navigation:
+        await page.click("form[action$='/unpublish'] button[type=submit]")
+    assert (await navigation.value).status == 422
+    await audit.check("refused unpublication (422)")
+    await page.goto(console.at(f"/console/builders/{builder}"))
+    await page.eval_on_selector("#builder-name", "e => e.removeAttribute('required')")
+    await page.fill("#builder-name", "")
+    await page.fill("#builder-website", "ftp://skyline.example")
+    async with page.expect_navigation() as navigation:
+        await page.click("form[action$='/edit'] button[type=submit]")
+    assert (await navigation.value).status == 422
+    await audit.check("refused builder edit (422)")
+    await page.eval_on_selector("#verification-reason", "e => e.removeAttribute('required')")
+    async with page.expect_navigation() as navigation:
+        await page.click("form[action$='verify'] button[type=submit]")
+    assert (await navigation.value).status == 422
+    await audit.check("refused verification (422)")
 
     # Error pages.
     await audit.visit("/console/staff", status=403, name="403 page")

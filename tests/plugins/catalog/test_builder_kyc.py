@@ -77,6 +77,16 @@ async def test_builder_works_only_once_kyc_is_verified(client, services, event_b
     await event_bus.drain()
     me = await (await client.get(f"{API}/builders/me", headers=user.headers)).json()
     assert me["verified"] is True
+    # The badge's change is in the builder's history and published, by the KYC decision.
+    assert await services.db.fetch(
+        "SELECT verified, actor, reason FROM catalog_builder_verifications "
+        "WHERE builder_id = %s", (uuid.UUID(body["id"]),)) == [
+            {"verified": True, "actor": "system:kyc", "reason": None}]
+    changed = await services.db.fetch(
+        "SELECT payload, actor FROM core_outbox "
+        "WHERE type = 'catalog.builder_verification_changed'")
+    assert [(r["payload"]["builder_id"], r["payload"]["verified"], r["actor"])
+            for r in changed] == [(body["id"], True, "system:kyc")]
     created = await problem(await client.post(f"{API}/projects", json=PROJECT,
                                               headers=user.headers), 201)
     assert created["builder"]["verified"] is True

@@ -118,6 +118,14 @@ async def test_preview_shows_the_public_view_and_publish_publishes(client, servi
     again = await page(client, response.headers["Location"])
     assert "Nothing changed: cannot publish a project that is published" in again
     assert len(await outbox(services, "catalog.project_published")) == 1
+    # The history names who did each step: the builder's user and the staff member.
+    steps = re.findall(r'data-review="([a-z_]+)".*?<span data-actor>([^<]*)</span>', again, re.S)
+    phone = await services.db.fetchval("SELECT phone FROM auth_users WHERE id = %s",
+                                       (builder.id,))
+    assert steps[-2:] in (
+        [("submitted", phone), ("published", "Sam Staff")],
+        [("published", "Sam Staff"), ("submitted", phone)]), steps
+    assert f"staff:{staff_id}" not in again and f"user:{builder.id}" not in again
     assert await page(client, "/console/moderation")
     assert queue_names(await page(client, "/console/moderation")) == []
 
@@ -187,14 +195,23 @@ async def test_posts_need_the_csrf_token_and_pages_a_signed_in_staff(client, ser
     assert (await client.get(f"/console/moderation/{uuid.uuid4()}")).status == 404
 
 
-def grid(body: str, tower: str) -> dict[int, list[tuple[str, str]]]:
-    """``{floor: [(code, status), ...]}`` of one tower's unit grid, top floor first."""
+def grid_rows(body: str, tower: str) -> list[tuple[int, int, list[tuple[str, str]]]]:
+    """``[(top floor, bottom floor, [(code, status), ...]), ...]`` of one tower's unit grid as
+    its rows read, top first (a run of empty floors is one row)."""
     table = re.search(rf'<table class="unit-grid" data-tower="{tower}".*?</table>', body, re.S)
     assert table, body
-    rows = {}
-    for floor, cells in re.findall(r'<tr data-floor="(-?\d+)">(.*?)</tr>', table.group(0), re.S):
-        rows[int(floor)] = re.findall(r'data-unit="([^"]+)" data-status="([a-z]+)"', cells)
+    rows = []
+    for top, low, cells in re.findall(
+            r'<tr data-floor="(-?\d+)"(?: data-low="(-?\d+)")?>(.*?)</tr>', table.group(0), re.S):
+        rows.append((int(top), int(low or top),
+                     re.findall(r'data-unit="([^"]+)" data-status="([a-z]+)"', cells)))
     return rows
+
+
+def grid(body: str, tower: str) -> dict[int, list[tuple[str, str]]]:
+    """``{floor: [(code, status), ...]}`` of one tower's unit grid, top floor first."""
+    return {floor: units for top, low, units in grid_rows(body, tower)
+            for floor in range(top, low - 1, -1)}
 
 
 async def test_unit_grid_shows_each_floor_top_first_with_statuses(client, services, builder,
@@ -223,6 +240,22 @@ async def test_unit_grid_shows_each_floor_top_first_with_statuses(client, servic
     assert re.search(r"data-count-held>1<", body)
     # Draft projects have pages too (any moderation state).
     assert 'data-moderation>Draft<' in body
+
+
+async def test_unit_grid_collapses_runs_of_empty_floors(client, services, builder,
+                                                         make_project):
+    units = [("Tower A", unit_body("A-2001", floor=20)), ("Tower A", unit_body("A-1001", floor=10)),
+             ("Tower A", unit_body("A-101", floor=1))]
+    project = await make_project(builder, towers={"Tower A": 20, "B": 1}, units=units)
+    await signed_in(client, services)
+    body = await page(client, f"/console/projects/{project['id']}")
+    assert grid_rows(body, "Tower A") == [
+        (20, 20, [("A-2001", "available")]), (19, 11, []), (10, 10, [("A-1001", "available")]),
+        (9, 2, []), (1, 1, [("A-101", "available")])]
+    assert "Floors 19\N{EN DASH}11" in body and "Floors 9\N{EN DASH}2" in body
+    # A tower named "Tower A" is not headed "Tower Tower A"; one named "B" is "Tower B".
+    assert ">Tower A · 20 floors" in body and "Tower Tower" not in body
+    assert ">Tower B · 1 floor · 0 units<" in body
 
 
 async def test_builders_list_search_and_detail(client, services, builder, other_builder,
