@@ -9,7 +9,7 @@ import re
 import types
 import typing
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -30,8 +30,9 @@ from cattrs.errors import (
 
 from propmubi.errors import FieldError
 
-__all__ = ["INT_MAX", "INT_MIN", "JSON_SCHEMA_ATTR", "SPACE_CLASS", "json_converter",
-           "json_schema", "not_blank", "query_converter", "structure_input", "unstructure"]
+__all__ = ["INT_MAX", "INT_MIN", "JSON_SCHEMA_ATTR", "SPACE_CLASS", "InvalidInput",
+           "json_converter", "json_schema", "not_blank", "query_converter", "structure_input",
+           "unstructure", "valid_fields"]
 
 #: The characters ``str.strip()`` removes (Python's whitespace) as the body of a regular
 #: expression character class, in ``\\uXXXX`` escapes (read alike by ECMA-262, JSON Schema's
@@ -375,3 +376,42 @@ def structure_input(data: Any, cls: type, location: str, converter: cattrs.Conve
     errors = []
     _validate_nested(obj, "", location, errors)
     return (None, errors) if errors else (obj, [])
+
+
+@attrs.frozen
+class InvalidInput:
+    """An input that did not validate, handed to code that checks more before answering (a
+    route declared with ``partial_body=True``): every field error found so far, and the
+    top-level fields that are valid on their own (typed as the input class holds them; only
+    those given, no defaults), so that its own checks (against the database, say) run on them
+    and one answer lists every problem."""
+
+    errors: list[FieldError]
+    valid: dict[str, Any]
+
+
+def valid_fields(data: Any, cls: type, errors: Sequence[FieldError],
+                 converter: cattrs.Converter) -> dict[str, Any]:
+    """The top-level fields of ``data`` that ``errors`` do not name and that structure and
+    pass their own validator alone (a validator that needs a sibling's value skips the
+    field; see :class:`InvalidInput`)."""
+    if not attrs.has(cls) or not isinstance(data, Mapping):
+        return {}
+    attrs.resolve_types(cls)
+    bad = {e["field"] for e in errors}
+    unfinished = _Unfinished()
+    valid: dict[str, Any] = {}
+    for field in attrs.fields(cls):
+        if field.name not in data or _has_errors_under(field.name, bad):
+            continue
+        found: list[FieldError] = []
+        try:
+            with attrs.validators.disabled():
+                value = converter.structure(data[field.name], field.type)
+            if _run_validator(field, unfinished, value, field.name, "", found):
+                _validate_nested(value, field.name, "", found)
+        except Exception:  # refused alone, or a validator reading a sibling: not valid alone
+            continue
+        if not found:
+            valid[field.name] = value
+    return valid

@@ -11,6 +11,12 @@ The handler receives only what it declared (``params``, ``query``, ``body``), al
 and validated, and its plugin's :class:`~propmubi.context.PluginContext` when it names a ``ctx``
 parameter; bad input never reaches it (422 problem+json listing every bad field). It returns
 an attrs instance, a list of them, plain JSON data, None (204) or a ready ``web.Response``.
+A handler with checks of its own beyond the body class's (against the rows it changes, say)
+may take a body that did not validate, to report its own problems with the body's in one
+answer: with ``partial_body=True`` it gets a :class:`~propmubi.validation.InvalidInput` (the
+body's field errors, and its fields valid on their own) instead of a 422, and must raise
+:class:`~propmubi.errors.ValidationFailed` with those errors and its own. (Bad path or query
+parameters, and a body that is not a JSON object, are still refused before it runs.)
 With ``roles=``, only an authenticated caller holding one of them gets in (401 / 403 otherwise,
 before any input is read; see :mod:`propmubi.web.auth`). The same declarations feed the OpenAPI
 document.
@@ -26,7 +32,7 @@ from __future__ import annotations
 import functools
 import types
 import typing
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -34,9 +40,16 @@ import orjson
 from aiohttp import web
 
 from propmubi.context import takes_ctx
-from propmubi.errors import BadRequest, UnsupportedMediaType, ValidationFailed
+from propmubi.errors import BadRequest, FieldError, UnsupportedMediaType, ValidationFailed
 from propmubi.types import RateLimit
-from propmubi.validation import json_converter, query_converter, structure_input, unstructure
+from propmubi.validation import (
+    InvalidInput,
+    json_converter,
+    query_converter,
+    structure_input,
+    unstructure,
+    valid_fields,
+)
 from propmubi.web.appkeys import SERVICES
 from propmubi.web.auth import check_roles
 from propmubi.web.guard import Guard, Plan
@@ -79,6 +92,8 @@ class RouteSpec:
     max_body: int | bool | None = None
     # attrs class documenting a multipart/form-data body the handler reads itself (OpenAPI).
     form: type | None = None
+    # The handler takes a body that did not validate (an InvalidInput) to add its own errors.
+    partial_body: bool = False
 
 
 #: Every mounted route's spec, with full paths (the OpenAPI document is built from them).
@@ -100,7 +115,8 @@ class Routes:
               content_type: str | None = None,
               roles: Sequence[str] | None = None,
               max_body: int | bool | None = None,
-              form: type | None = None) -> Callable[[Any], Any]:
+              form: type | None = None,
+              partial_body: bool = False) -> Callable[[Any], Any]:
         """Declare a route; see the module docstring.
 
         :param params: attrs class for the path's ``{placeholders}``.
@@ -115,10 +131,14 @@ class Routes:
             document only (the handler reads the parts itself); ``bytes`` fields are files.
         :param max_body: bytes of body this route accepts instead of ``[http] max_body_bytes``;
             False when the handler streams the body and enforces its own limit.
+        :param partial_body: the handler gets a body that did not validate as an
+            :class:`~propmubi.validation.InvalidInput` (see the module docstring).
         """
         if max_body is True or (max_body is not None and max_body is not False
                                 and max_body <= 0):
             raise TypeError(f"{method} {path}: max_body= must be a positive byte count or False")
+        if partial_body and body is None:
+            raise TypeError(f"{method} {path}: partial_body=True needs a body= class")
         if isinstance(roles, str) or (roles is not None and not roles):
             raise TypeError(f"{method} {path}: roles= must be a non-empty list of role names")
         for cls, what in ((body, "body"), (query, "query"), (params, "params"), (form, "form")):
@@ -141,7 +161,7 @@ class Routes:
                 description=doc, tags=tuple(tags) or self.tags, rate_limit=limit,
                 timeout=timeout, errors=tuple(errors), content_type=content_type,
                 roles=tuple(roles) if roles is not None else None, max_body=max_body,
-                form=form))
+                form=form, partial_body=partial_body))
             return handler
 
         return decorator
@@ -233,7 +253,9 @@ def _endpoint(spec: RouteSpec, guard: Guard | None, owner: str
         kwargs: dict[str, Any] = {}
         if wants_ctx:
             kwargs["ctx"] = request.app[SERVICES].contexts[owner]
-        errors = []
+        errors: list[FieldError] = []
+        body_errors: list[FieldError] = []
+        data: Any = None
         if spec.params is not None:
             kwargs["params"], errs = structure_input(
                 dict(request.match_info), spec.params, "path", query_converter)
@@ -246,11 +268,16 @@ def _endpoint(spec: RouteSpec, guard: Guard | None, owner: str
             # A route's own byte limit replaces client_max_size for the JSON it reads.
             source = (request.clone(client_max_size=spec.max_body)
                       if spec.max_body not in (None, False) else request)
-            kwargs["body"], errs = structure_input(
-                await _read_json(source), spec.body, "body", json_converter)
-            errors += errs
-        if errors:
-            raise ValidationFailed(errors)
+            data = await _read_json(source)
+            kwargs["body"], body_errors = structure_input(data, spec.body, "body",
+                                                          json_converter)
+        if (body_errors and spec.partial_body and not errors and spec.body is not None
+                and isinstance(data, Mapping)):
+            kwargs["body"] = InvalidInput(
+                errors=body_errors,
+                valid=valid_fields(data, spec.body, body_errors, json_converter))
+        elif errors or body_errors:
+            raise ValidationFailed(errors + body_errors)
         result = await spec.handler(request, **kwargs)
         if isinstance(result, web.StreamResponse):
             return result

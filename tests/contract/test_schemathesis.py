@@ -36,6 +36,10 @@ NOT_EXPRESSIBLE = [
     (422, "body", "super_area_sqft", "at least the carpet area"),
     (422, "body", "floor", "the tower has"),
     (422, "body", "currency", "the project's prices are in"),
+    # A code or tower name in use: a 409 alone, listed with the rest in a 422 otherwise.
+    (422, "body", "code", "the tower already has a unit"),
+    (422, "body", "name", "the project already has a tower"),
+    (422, "body", "floors", "a unit of this tower is on floor"),
     (422, "query", "lat", "go together"),  # a circle needs lat, lng and radius_km
     (422, "query", "lng", "go together"),
     (422, "query", "radius_km", "go together"),

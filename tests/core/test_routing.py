@@ -13,6 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from propmubi.config import load_config
+from propmubi.errors import FieldError, ValidationFailed
+from propmubi.validation import InvalidInput
 from propmubi.web.middlewares import build_middlewares
 from propmubi.web.routing import RateLimit, Routes, mount
 
@@ -218,6 +220,53 @@ async def test_handler_results(aiohttp_client):
     assert await (await client.delete("/api/v1/item/-4")).json() == {"n": -4}
     resp = await client.patch("/api/v1/item", json={"n": 1})
     assert (resp.status, await resp.json()) == (202, {"n": 2})
+
+
+@attrs.frozen
+class Span:
+    low: int = attrs.field(validator=attrs.validators.ge(0))
+    high: int = attrs.field(validator=attrs.validators.ge(0))
+    label: str = attrs.field(validator=attrs.validators.max_len(5))
+
+
+async def test_a_partial_body_handler_reports_its_own_problems_with_the_body_s(aiohttp_client):
+    """``partial_body=True``: a body that does not validate reaches the handler as an
+    InvalidInput (its errors, and its fields valid alone), so one 422 lists both."""
+    routes = Routes(tags=["t"])
+    seen: list[object] = []
+
+    @routes.post("/span", body=Span, partial_body=True)
+    async def span(request: web.Request, body: Span | InvalidInput) -> dict[str, int]:
+        seen.append(body)
+        values = body.valid if isinstance(body, InvalidInput) else attrs.asdict(body)
+        errors = list(body.errors) if isinstance(body, InvalidInput) else []
+        if "low" in values and "high" in values and values["low"] > values["high"]:
+            errors.append(FieldError("body", "high", "below low"))
+        if errors:
+            raise ValidationFailed(errors)
+        assert isinstance(body, Span)
+        return {"width": body.high - body.low}
+
+    config = load_config(environ={}, use_default_path=False)
+    app = web.Application(middlewares=build_middlewares(config, []))
+    mount(app, routes, "/api/v1")
+    client = await aiohttp_client(app)
+    resp = await client.post("/api/v1/span", json={"low": 1, "high": 4, "label": "a"})
+    assert (resp.status, await resp.json()) == (200, {"width": 3})
+    # The label's own error and the handler's, in one answer; the fields valid alone came in.
+    errors = await errors_of(await client.post("/api/v1/span",
+                                               json={"low": 5, "high": 2, "label": "toolong"}))
+    assert [field for _, field, _ in errors] == ["label", "high"]
+    assert seen[-1] == InvalidInput(errors=seen[-1].errors, valid={"low": 5, "high": 2})
+    # A field refused alone is not among the valid ones; a body that is not an object never
+    # reaches the handler.
+    errors = await errors_of(await client.post("/api/v1/span",
+                                               json={"low": -1, "high": 2, "label": "a"}))
+    assert [field for _, field, _ in errors] == ["low"]
+    assert seen[-1].valid == {"high": 2, "label": "a"}
+    calls = len(seen)
+    errors = await errors_of(await client.post("/api/v1/span", json=[1, 2]))
+    assert len(seen) == calls
 
 
 # -- property: no JSON input makes the API fail --------------------------------------------------

@@ -2,7 +2,9 @@
 prices), and the CSV import of a project's units.
 
 Handlers are thin, as the projects' (``plugins/catalog/routes.py``, whose helpers these share):
-parse (declared classes), call :mod:`service`, shape the answer.
+parse (declared classes), call :mod:`service`, shape the answer. The writes take a body that
+did not validate (``partial_body``) so that the service reports its problems with those it finds
+against the tower, the project and the other units, in one 422.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import attrs
 from aiohttp import web
 
 from propmubi.errors import FieldError, UnsupportedMediaType, ValidationFailed
+from propmubi.validation import InvalidInput
 from propmubi.web.auth import actor_of, signed_in
 from propmubi.web.routing import Routes
 from propmubi_plugins.catalog.models import Id
@@ -58,16 +61,17 @@ async def list_towers(request: web.Request, ctx: Ctx, params: Id) -> list[TowerO
 
 
 @routes.post("/projects/{id}/towers", params=Id, body=TowerIn, response=TowerOut, status=201,
-             roles=MANAGERS, errors=[404, 409])
-async def create_tower(request: web.Request, ctx: Ctx, params: Id, body: TowerIn) -> TowerOut:
+             roles=MANAGERS, errors=[404, 409], partial_body=True)
+async def create_tower(request: web.Request, ctx: Ctx, params: Id,
+                       body: TowerIn | InvalidInput) -> TowerOut:
     """Add a tower to a project."""
     return _tower(await service.create_tower(ctx, signed_in(request), params.id, body))
 
 
 @routes.patch("/towers/{id}", params=Id, body=TowerPatch, response=TowerOut, roles=MANAGERS,
-              errors=[404, 409])
-async def update_tower(request: web.Request, ctx: Ctx, params: Id, body: TowerPatch
-                       ) -> TowerOut:
+              errors=[404, 409], partial_body=True)
+async def update_tower(request: web.Request, ctx: Ctx, params: Id,
+                       body: TowerPatch | InvalidInput) -> TowerOut:
     """Rename a tower or change its floors (not below a floor with units)."""
     return _tower(await service.update_tower(ctx, signed_in(request), params.id, body))
 
@@ -84,9 +88,12 @@ async def delete_tower(request: web.Request, ctx: Ctx, params: Id) -> None:
 
 
 @routes.post("/towers/{id}/units", params=Id, body=UnitIn, response=UnitOut, status=201,
-             roles=MANAGERS, errors=[404, 409])
-async def create_unit(request: web.Request, ctx: Ctx, params: Id, body: UnitIn) -> UnitOut:
-    """Add a unit to a tower (floor within the tower, price in the project's currency)."""
+             roles=MANAGERS, errors=[404, 409], partial_body=True)
+async def create_unit(request: web.Request, ctx: Ctx, params: Id, body: UnitIn | InvalidInput
+                      ) -> UnitOut:
+    """Add a unit to a tower (floor within the tower, price in the project's currency, a code
+    new to the tower). A 422 lists every problem of the body at once, a code in use among
+    them; a code in use alone is a 409."""
     return _unit(await service.create_unit(ctx, signed_in(request), params.id, body))
 
 
@@ -105,9 +112,11 @@ async def get_unit(request: web.Request, ctx: Ctx, params: Id) -> UnitOut:
 
 
 @routes.patch("/units/{id}", params=Id, body=UnitPatch, response=UnitOut, roles=MANAGERS,
-              errors=[404, 409])
-async def update_unit(request: web.Request, ctx: Ctx, params: Id, body: UnitPatch) -> UnitOut:
-    """Edit a unit; a price change publishes ``catalog.price_changed``."""
+              errors=[404, 409], partial_body=True)
+async def update_unit(request: web.Request, ctx: Ctx, params: Id,
+                      body: UnitPatch | InvalidInput) -> UnitOut:
+    """Edit a unit; a price change publishes ``catalog.price_changed``. Problems are reported
+    together, as for a new unit."""
     return _unit(await service.update_unit(ctx, signed_in(request), params.id, body))
 
 

@@ -10,6 +10,13 @@ transaction, and publishes ``catalog.project_updated``, ``catalog.unit_status_ch
 
 Every public function is ``verb(ctx, actor, <ids>, <input>)``; ``..._in`` joins a caller's
 transaction: ``(ctx, tx, actor, ...)``.
+
+A write reports every problem of its input in one 422 (``errors``): the fields' own (an
+:class:`~propmubi.validation.InvalidInput` from the routes carries those and the fields valid
+on their own), and the checks against the tower, the project and the other rows (a floor above
+the tower, another currency, a code or tower name already taken) on the fields that are valid.
+A code or name already taken is a 409 when it is the only problem. Nothing is written unless
+the input is right as a whole.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from propmubi.actors import Actor
 from propmubi.db import Tx, UniqueViolation
 from propmubi.errors import Conflict, FieldError, NotFound, ValidationFailed
 from propmubi.ids import uuid7
+from propmubi.validation import InvalidInput
 from propmubi_plugins.catalog import access
 from propmubi_plugins.catalog import store as projects_store
 from propmubi_plugins.catalog.events import (
@@ -65,19 +73,47 @@ async def _tower_for_write(ctx: Ctx, tx: Tx, actor: Actor, tower_id: uuid.UUID, 
     return project, tower
 
 
-async def create_tower(ctx: Ctx, actor: Actor, project_id: uuid.UUID, data: TowerIn
-                       ) -> dict[str, Any]:
-    """Add a tower to a project."""
+def _given(data: Any) -> tuple[dict[str, Any], list[FieldError]]:
+    """The fields of an input to check further (all of a valid one; of an
+    :class:`InvalidInput`, those valid on their own) and the problems already found in it."""
+    if isinstance(data, InvalidInput):
+        return dict(data.valid), list(data.errors)
+    return attrs.asdict(data), []
+
+
+def _refuse(errors: list[FieldError], taken: FieldError | None) -> None:
+    """Raise the input's problems: one 422 listing them all (with ``taken``, a code or name
+    in use, among them); ``taken`` alone is a 409 naming its field."""
+    if errors:
+        raise ValidationFailed([*errors, *([taken] if taken else [])])
+    if taken is not None:
+        raise Conflict(taken["message"], field=taken["field"])
+
+
+async def _name_taken(tx: Tx, project_id: uuid.UUID, name: str | None,
+                      tower_id: uuid.UUID | None = None) -> FieldError | None:
+    if name is None or not await store.tower_name_taken(tx, project_id, name, tower_id):
+        return None
+    return FieldError("body", "name", f"the project already has a tower named {name!r}")
+
+
+async def create_tower(ctx: Ctx, actor: Actor, project_id: uuid.UUID,
+                       data: TowerIn | InvalidInput) -> dict[str, Any]:
+    """Add a tower to a project (a name in use is reported with the body's problems)."""
+    values, errors = _given(data)
+    name = values["name"].strip() if "name" in values else None
     try:
         async with ctx.db.transaction() as tx:
             project = await access.project_for_write(ctx, tx, actor, project_id)
             access.refuse_in_review(actor, project, ["towers"])
+            _refuse(errors, await _name_taken(tx, project_id, name))
+            assert isinstance(data, TowerIn)  # an InvalidInput has errors
             row = await store.insert_tower(tx, uuid7(), project_id, data.name.strip(),
                                            data.floors)
             await access.project_changed(ctx, tx, project, ["towers"], actor)
             return row
-    except UniqueViolation:
-        raise Conflict(f"the project already has a tower named {data.name.strip()!r}",
+    except UniqueViolation:  # a concurrent insert (the project's lock orders ours)
+        raise Conflict(f"the project already has a tower named {name!r}",
                        field="name") from None
 
 
@@ -87,19 +123,23 @@ async def towers(ctx: Ctx, actor: Actor | None, project_id: uuid.UUID) -> list[d
     return await store.towers_of(ctx.db, project_id)
 
 
-async def update_tower(ctx: Ctx, actor: Actor, tower_id: uuid.UUID, data: TowerPatch
-                       ) -> dict[str, Any]:
-    """Rename a tower or change its floors (not below a floor that has units)."""
+async def update_tower(ctx: Ctx, actor: Actor, tower_id: uuid.UUID,
+                       data: TowerPatch | InvalidInput) -> dict[str, Any]:
+    """Rename a tower or change its floors (not below a floor that has units); every problem
+    of the change at once."""
+    values, errors = _given(data)
+    name = values["name"].strip() if values.get("name") else None
+    floors = values.get("floors")
     try:
         async with ctx.db.transaction() as tx:
             project, _ = await _tower_for_write(ctx, tx, actor, tower_id, "towers")
-            if data.floors is not None:
+            if floors is not None:
                 highest = await store.highest_unit_floor(tx, tower_id)
-                if highest is not None and highest > data.floors:
-                    raise access.invalid("floors",
-                                         f"a unit of this tower is on floor {highest}")
-            row = await store.update_tower(
-                tx, tower_id, data.name.strip() if data.name else None, data.floors)
+                if highest is not None and highest > floors:
+                    errors.append(FieldError("body", "floors",
+                                             f"a unit of this tower is on floor {highest}"))
+            _refuse(errors, await _name_taken(tx, project["id"], name, tower_id))
+            row = await store.update_tower(tx, tower_id, name, floors)
             await access.project_changed(ctx, tx, project, ["towers"], actor)
             return row
     except UniqueViolation:
@@ -151,23 +191,37 @@ def _unit_row(data: UnitIn, project_id: uuid.UUID, tower_id: uuid.UUID) -> dict[
     return row
 
 
-async def create_unit(ctx: Ctx, actor: Actor, tower_id: uuid.UUID, data: UnitIn
+async def _code_taken(tx: Tx, tower_id: uuid.UUID, code: str | None,
+                      unit_id: uuid.UUID | None = None) -> FieldError | None:
+    if not code or not await store.code_taken(tx, tower_id, code, unit_id):
+        return None
+    return FieldError("body", "code", f"the tower already has a unit {code!r}")
+
+
+async def create_unit(ctx: Ctx, actor: Actor, tower_id: uuid.UUID, data: UnitIn | InvalidInput
                       ) -> dict[str, Any]:
-    """Add a unit to a tower; the project's derived columns follow in the same transaction."""
+    """Add a unit to a tower; the project's derived columns follow in the same transaction.
+
+    :raises ValidationFailed: every problem at once: the body's (``data`` an
+        :class:`InvalidInput`), a floor above the tower, another currency, a super area below
+        the carpet area, a code the tower has.
+    :raises Conflict: a code the tower has, when nothing else is wrong.
+    """
+    values, errors = _given(data)
+    code = values["code"].strip() if "code" in values else None
     try:
         async with ctx.db.transaction() as tx:
             project, tower = await _tower_for_write(ctx, tx, actor, tower_id, "units")
-            errors = _check_unit(attrs.asdict(data), tower["floors"], project["currency"])
-            if errors:
-                raise ValidationFailed(errors)
+            errors += _check_unit(values, tower["floors"], project["currency"])
+            _refuse(errors, await _code_taken(tx, tower_id, code))
+            assert isinstance(data, UnitIn)  # an InvalidInput has errors
             row = _unit_row(data, project["id"], tower_id)
             await store.insert_units(tx, [row])
             await store.recompute_derived(tx, [project["id"]])
             await access.project_changed(ctx, tx, project, ["units"], actor)
             return await store.unit(tx, row["id"])  # type: ignore[return-value]
-    except UniqueViolation:
-        raise Conflict(f"the tower already has a unit {data.code.strip()!r}",
-                       field="code") from None
+    except UniqueViolation:  # a concurrent insert (the project's lock orders ours)
+        raise Conflict(f"the tower already has a unit {code!r}", field="code") from None
 
 
 async def unit(ctx: Ctx, actor: Actor | None, unit_id: uuid.UUID) -> dict[str, Any]:
@@ -247,25 +301,27 @@ async def _apply_unit_changes(ctx: Ctx, tx: Tx, actor: Actor, parent: dict[str, 
     return row
 
 
-async def update_unit(ctx: Ctx, actor: Actor, unit_id: uuid.UUID, data: UnitPatch
-                      ) -> dict[str, Any]:
+async def update_unit(ctx: Ctx, actor: Actor, unit_id: uuid.UUID,
+                      data: UnitPatch | InvalidInput) -> dict[str, Any]:
     """Edit a unit; a new price publishes ``catalog.price_changed``, a new status
-    ``catalog.unit_status_changed``."""
+    ``catalog.unit_status_changed``. Every problem of the change at once (as
+    :func:`create_unit`)."""
+    values, errors = _given(data)
     try:
         async with ctx.db.transaction() as tx:
             parent, current = await _unit_for_write(ctx, tx, actor, unit_id)
-            changes = {k: v for k, v in attrs.asdict(data).items()
-                       if v is not None and current[k] != v}
+            changes = {k: v for k, v in values.items() if v is not None and current[k] != v}
             if "code" in changes:
                 changes["code"] = changes["code"].strip()
             for key in ("carpet_area_sqft", "super_area_sqft"):
                 if key in changes:
                     changes[key] = round(changes[key], 2)
-            merged = {**current, **changes}
+            # The unit as it would be; a field the body got wrong is compared with nothing.
+            merged = {**current, **changes, **{e["field"]: None for e in errors}}
             merged["currency"] = parent["currency"]
-            errors = _check_unit(merged, current["tower_floors"], parent["currency"])
-            if errors:
-                raise ValidationFailed(errors)
+            errors += _check_unit(merged, current["tower_floors"], parent["currency"])
+            code = changes.get("code")
+            _refuse(errors, await _code_taken(tx, current["tower_id"], code, unit_id))
             if not changes:
                 return current
             return await _apply_unit_changes(ctx, tx, actor, parent, current, changes)

@@ -154,6 +154,22 @@ async def units_of(q: Q, project_id: uuid.UUID, tower_id: uuid.UUID | None,
          "limit": limit})
 
 
+async def tower_name_taken(q: Q, project_id: uuid.UUID, name: str,
+                           other_than: uuid.UUID | None = None) -> bool:
+    """Whether another tower of the project (not ``other_than``) has this name."""
+    return bool(await q.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM catalog_towers WHERE project_id = %s AND name = %s "
+        "AND id IS DISTINCT FROM %s)", (project_id, name, other_than)))
+
+
+async def code_taken(q: Q, tower_id: uuid.UUID, code: str,
+                     other_than: uuid.UUID | None = None) -> bool:
+    """Whether another unit of the tower (not ``other_than``) has this code."""
+    return bool(await q.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM catalog_units WHERE tower_id = %s AND code = %s "
+        "AND id IS DISTINCT FROM %s)", (tower_id, code, other_than)))
+
+
 async def towers_by_name(q: Q, project_id: uuid.UUID) -> dict[str, dict[str, Any]]:
     """A project's towers keyed by name (for the CSV import)."""
     rows = await q.fetch(f"SELECT {_TOWER_COLUMNS} FROM catalog_towers t "

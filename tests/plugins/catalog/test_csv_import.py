@@ -141,3 +141,25 @@ async def test_size_caps(client, services, builder, make_project):
     response = await _post(client, project, builder, io.BytesIO(huge.encode()))
     assert response.status == 413
     assert await _units(services) == 0
+
+
+async def test_each_row_lists_its_problems_with_its_row_number(client, services, builder,
+                                                               make_project):
+    project = await make_project(builder, towers={"A": 10}, units=[("A", unit_body("A-1"))])
+    response = await _post(client, project, builder, csv(
+        GOOD[0],
+        # A floor above the tower, a code the tower has, a price out of range.
+        "A,A-1,2BHK,2,700,900,14,E,-5,INR,available",
+        GOOD[1],
+        # A price that is no number, a duplicate of the first row, a floor above the tower.
+        "A,A-301,2BHK,2,700,900,12,E,lots,INR,available",
+    ))
+    assert response.status == 422
+    problem = await response.json()
+    found = sorted((e["row"], e["line"], e["column"]) for e in problem["errors"])
+    assert found == [(2, 3, "code"), (2, 3, "floor"), (2, 3, "price_minor"),
+                     (4, 5, "code"), (4, 5, "floor"), (4, 5, "price_minor")]
+    assert {e["field"] for e in problem["errors"] if e["row"] == 2} == {
+        "rows[2].code", "rows[2].floor", "rows[2].price_minor"}
+    assert problem["detail"].startswith("6 problems in 2 rows")
+    assert await _units(services) == 1

@@ -123,7 +123,7 @@ async def test_control_characters_in_project_texts(client, services, builder, fi
     ("/builders/me", {"website": "https://x.example/\x01"}, "website"),
     ("/towers", {"name": "Tower\nA", "floors": 3}, "name"),
     ("/units", unit_body("A-\x02"), "code"),
-    ("/units", unit_body(unit_type="2BHK\u009b"), "unit_type"),
+    ("/units", unit_body("A-999", unit_type="2BHK\u009b"), "unit_type"),  # a new code
 ])
 async def test_control_characters_everywhere(client, builder, make_project, path, body, field):
     project = await make_project(builder)

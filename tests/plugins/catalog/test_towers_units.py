@@ -180,3 +180,110 @@ async def test_unit_list_pages_and_public_visibility(client, builder, make_proje
     assert sorted(seen) == [f"A-{i}" for i in range(5)] and len(seen) == 5
     sold = await (await client.get(f"{API}/projects/{project['id']}/units?status=sold")).json()
     assert sold["items"] == []
+
+
+async def _errors(response) -> dict[str, str]:
+    assert response.status == 422, await response.text()
+    problem = await response.json()
+    fields = [e["field"] for e in problem["errors"]]
+    assert len(fields) == len(set(fields)), fields  # each problem once
+    assert {e["in"] for e in problem["errors"]} == {"body"}
+    return {e["field"]: e["message"] for e in problem["errors"]}
+
+
+async def _unit_rows(services, project):
+    return await services.db.fetch(
+        "SELECT code, floor, price_minor, super_area_sqft, bedrooms FROM catalog_units "
+        "WHERE project_id = %s ORDER BY code", (project["id"],))
+
+
+async def test_a_new_unit_reports_every_problem_at_once(client, services, builder,
+                                                        make_project):
+    project = await make_project(builder, units=[("A", unit_body("A-101"))])
+    tower = await _tower(client, project, builder)
+    before = await _unit_rows(services, project)
+    url = f"{API}/towers/{tower['id']}/units"
+    # A floor above the 10-floor tower, a code the tower has, a price out of range: the body's
+    # own problem does not hide those found against the tower and its units.
+    response = await client.post(url, json=unit_body("A-101", floor=14, price_minor=-5),
+                                 headers=builder.headers)
+    errors = await _errors(response)
+    assert set(errors) == {"floor", "code", "price_minor"}
+    assert "10 floors" in errors["floor"] and "already has a unit 'A-101'" in errors["code"]
+    # Type errors too, with a currency that is not the project's and a super area below the
+    # carpet area (both valid on their own), and an unknown field.
+    response = await client.post(url, json=unit_body(
+        " A-101 ", floor=11, price_minor="lots", bedrooms=[2], currency="USD",
+        carpet_area_sqft=700, super_area_sqft=650, colour="blue"), headers=builder.headers)
+    errors = await _errors(response)
+    assert set(errors) == {"floor", "code", "price_minor", "bedrooms", "currency",
+                           "super_area_sqft", "colour"}
+    assert "prices are in INR" in errors["currency"]
+    # The fields' own problems only, when the others are right (a bad floor is not also
+    # compared with the tower).
+    response = await client.post(url, json=unit_body("A-102", floor=500, bedrooms=-1),
+                                 headers=builder.headers)
+    assert set(await _errors(response)) == {"floor", "bedrooms"}
+    assert await _unit_rows(services, project) == before  # nothing written
+    # A code in use is a conflict when nothing else is wrong; the right unit goes in.
+    response = await client.post(url, json=unit_body("A-101"), headers=builder.headers)
+    assert response.status == 409
+    assert (await response.json())["field"] == "code"
+    response = await client.post(url, json=unit_body("A-102"), headers=builder.headers)
+    assert response.status == 201, await response.text()
+
+
+async def test_a_unit_change_reports_every_problem_at_once(client, services, builder,
+                                                           make_project):
+    project = await make_project(builder)  # A-101 (floor 1) and A-201 (floor 2), tower of 10
+    units = (await (await client.get(f"{API}/projects/{project['id']}/units",
+                                     headers=builder.headers)).json())["items"]
+    unit, other = units
+    before = await _unit_rows(services, project)
+    url = f"{API}/units/{unit['id']}"
+    response = await client.patch(url, json={
+        "floor": 99, "price_minor": 0, "code": other["code"], "super_area_sqft": 100},
+        headers=builder.headers)
+    errors = await _errors(response)
+    assert set(errors) == {"floor", "price_minor", "code", "super_area_sqft"}
+    assert "10 floors" in errors["floor"] and "carpet area" in errors["super_area_sqft"]
+    response = await client.patch(url, json={"bedrooms": "two", "floor": 11, "facing": "up"},
+                                  headers=builder.headers)
+    assert set(await _errors(response)) == {"bedrooms", "floor", "facing"}
+    # A carpet area the body gets wrong is not compared with the super area.
+    response = await client.patch(url, json={"carpet_area_sqft": -1,
+                                             "super_area_sqft": 800}, headers=builder.headers)
+    assert set(await _errors(response)) == {"carpet_area_sqft"}
+    assert await _unit_rows(services, project) == before  # nothing written
+    # Its own code is no conflict; another's alone is.
+    response = await client.patch(url, json={"code": unit["code"], "bedrooms": 3},
+                                  headers=builder.headers)
+    assert response.status == 200, await response.text()
+    response = await client.patch(url, json={"code": other["code"]}, headers=builder.headers)
+    assert response.status == 409
+
+
+async def test_a_tower_write_reports_every_problem_at_once(client, services, builder,
+                                                           make_project):
+    project = await make_project(builder, towers={"A": 10, "B": 5})  # units on A's floor 2
+    url = f"{API}/projects/{project['id']}/towers"
+    response = await client.post(url, json={"name": "A", "floors": 0}, headers=builder.headers)
+    errors = await _errors(response)
+    assert set(errors) == {"name", "floors"} and "already has a tower" in errors["name"]
+    towers = {t["name"]: t for t in await (await client.get(
+        url, headers=builder.headers)).json()}
+    tower_url = f"{API}/towers/{towers['A']['id']}"
+    response = await client.patch(tower_url, json={"name": "B", "floors": 1},
+                                  headers=builder.headers)
+    errors = await _errors(response)
+    assert set(errors) == {"name", "floors"} and "on floor 2" in errors["floors"]
+    response = await client.patch(tower_url, json={"name": " ", "floors": 1},
+                                  headers=builder.headers)
+    assert set(await _errors(response)) == {"name", "floors"}
+    rows = await services.db.fetch("SELECT name, floors FROM catalog_towers "
+                                   "WHERE project_id = %s ORDER BY name", (project["id"],))
+    assert [(r["name"], r["floors"]) for r in rows] == [("A", 10), ("B", 5)]
+    # Its own name is no conflict.
+    response = await client.patch(tower_url, json={"name": "A", "floors": 3},
+                                  headers=builder.headers)
+    assert response.status == 200, await response.text()
