@@ -37,7 +37,6 @@ from propmubi.errors import (
 from propmubi.ids import uuid7
 from propmubi.storage import Storage
 from propmubi_plugins.catalog import access as rules
-from propmubi_plugins.catalog.events import ProjectUpdated
 from propmubi_plugins.catalog.media import images, store
 from propmubi_plugins.catalog.media.models import (
     ALT_TEXT_MAX,
@@ -227,9 +226,9 @@ async def upload(ctx: Ctx, actor: Actor, access: Mapping[str, Any], data: PhotoU
 
 
 async def _changed(ctx: Ctx, tx: Tx, project: Mapping[str, Any], actor: Actor) -> None:
-    await ctx.publish(tx, ProjectUpdated(project_id=project["id"],
-                                         builder_id=project["builder_id"], fields=["photos"],
-                                         moderation=project["moderation"]), actor=actor.ref)
+    # ``catalog.project_updated`` (photos), and the cached search and feed answers of the
+    # project's city go stale at commit: a hit's cover is the first photo of the gallery.
+    await rules.project_changed(ctx, tx, dict(project), ["photos"], actor)
 
 
 # -------------------------------------------------------------------------------------------------

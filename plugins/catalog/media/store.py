@@ -46,9 +46,10 @@ async def unit_access(db: Database | Tx, unit_id: uuid.UUID) -> dict[str, Any] |
 
 async def lock_project(tx: Tx, project_id: uuid.UUID) -> dict[str, Any] | None:
     """Lock the project row against concurrent gallery changes (NO KEY UPDATE: inserts that
-    reference it are not blocked); its builder and moderation, or None when it is gone."""
+    reference it are not blocked); its builder, moderation and city (the search cache's
+    scope), or None when it is gone."""
     return await tx.fetchrow(
-        """SELECT id, builder_id, moderation FROM catalog_projects
+        """SELECT id, builder_id, moderation, city FROM catalog_projects
             WHERE id = %s FOR NO KEY UPDATE""", (project_id,))
 
 
