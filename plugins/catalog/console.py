@@ -258,12 +258,14 @@ async def _set_verified(request: web.Request, ctx: Ctx, verified: bool) -> web.R
 
 
 async def verify_builder(request: web.Request, ctx: Ctx) -> web.Response:
-    """Give a builder the verified badge by hand (a reason is required and logged)."""
+    """Give a builder the verified badge by hand (a reason is required; it is kept in the
+    builder's verification history)."""
     return await _set_verified(request, ctx, True)
 
 
 async def unverify_builder(request: web.Request, ctx: Ctx) -> web.Response:
-    """Take a builder's verified badge away by hand (a reason is required and logged)."""
+    """Take a builder's verified badge away by hand (a reason is required; it is kept in
+    the builder's verification history)."""
     return await _set_verified(request, ctx, False)
 
 
