@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 from aiohttp import web
 
+from propmubi.actors import Actor
 from propmubi.web.auth import actor_of, signed_in
 from propmubi.web.routing import Routes
 from propmubi_plugins.catalog import models, service
@@ -33,6 +34,7 @@ from propmubi_plugins.catalog.models import (
     Review,
     Vocabulary,
 )
+from propmubi_plugins.catalog.search import cache
 from propmubi_plugins.catalog.state import Ctx
 from propmubi_plugins.catalog.units.models import (
     FACINGS,
@@ -139,10 +141,23 @@ async def create_project(request: web.Request, ctx: Ctx, body: ProjectIn) -> Pro
 
 
 @routes.get("/projects/{id}", params=ProjectRef, response=ProjectDetail, errors=[404])
-async def get_project(request: web.Request, ctx: Ctx, params: ProjectRef) -> ProjectDetail:
+async def get_project(request: web.Request, ctx: Ctx, params: ProjectRef
+                      ) -> ProjectDetail | web.Response:
     """A project by id or slug, with its towers and photos. Unpublished projects exist only
-    for their builder and staff."""
-    row, towers, photos = await service.project_detail(ctx, actor_of(request), params.id)
+    for their builder and staff.
+
+    What anonymous callers read (published projects, the same for all of them) is cached
+    like search answers, under the generation every catalogue change bumps."""
+    actor = actor_of(request)
+    if actor is not None:
+        return await _project_detail(ctx, actor, params.id)
+    text = await cache.cached(ctx, "detail", {"ref": params.id}, None,
+                              lambda: _project_detail(ctx, None, params.id))
+    return web.Response(text=text, content_type="application/json")
+
+
+async def _project_detail(ctx: Ctx, actor: Actor | None, ref: str) -> ProjectDetail:
+    row, towers, photos = await service.project_detail(ctx, actor, ref)
     return ProjectDetail(**attrs.asdict(project_out(row), recurse=False),
                          towers=[out(TowerOut, t) for t in towers],
                          photos=[photo_out(ctx, p) for p in photos])

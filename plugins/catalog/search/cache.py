@@ -1,4 +1,5 @@
-"""The Redis cache of search, suggest and feed answers, and its invalidation by events.
+"""The Redis cache of search, suggest and feed answers (and of the project detail anonymous
+callers read), and its invalidation by events.
 
 Keys. An answer is stored under ``p:catalog:cache:<endpoint>:<digest>`` where ``digest`` is
 the SHA-256 of the canonical form of the validated parameters (repeated values sorted, case
@@ -12,8 +13,8 @@ and another for the entry:
 - ``p:catalog:gen:city:<hash>``: bumped when something in that city changed; answers that
   depend on one city only (the feed) use it as their scope;
 - ``p:catalog:gen:any``: bumped on every change; the scope of every other answer: suggest,
-  and every search, even one filtered on a city, because its city facet (disjunctive, so
-  counted without the city filter) counts the projects of every city.
+  a project's detail, and every search, even one filtered on a city, because its city facet
+  (disjunctive, so counted without the city filter) counts the projects of every city.
 
 Invalidation is two INCRs whatever the number of cached answers (O(1)): an entry stamped with
 old generations is a miss, recomputed and overwritten, or expires with ``cache_ttl``. It is
@@ -85,7 +86,8 @@ async def cached(ctx: Ctx, endpoint: str, params: Mapping[str, Any],
                  city: str | None, compute: Callable[[], Awaitable[Any]]) -> str:
     """The JSON text of an answer: from the cache, or computed and stored.
 
-    :param endpoint: ``search``, ``suggest`` or ``feed`` (a metric label and a key part).
+    :param endpoint: ``search``, ``suggest``, ``feed`` or ``detail`` (a metric label and a
+        key part).
     :param params: the canonical, validated parameters (equal requests, equal dicts).
     :param city: the one city the answer depends on, or None (any city may change it).
     :param compute: returns the answer (attrs instances or plain data) from the database.

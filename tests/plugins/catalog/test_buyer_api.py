@@ -180,3 +180,26 @@ async def test_an_unknown_amenity_is_a_422_naming_the_field(client, builder, mak
     hits = await _hits(client, SEARCH, amenities="gym")
     assert list(hits) == ["Gym Towers"]
     assert await _hits(client, SEARCH, amenities="clubhouse") == {}
+
+
+async def test_the_public_detail_is_cached_and_follows_every_change(client, services, builder,
+                                                                     staff, make_project):
+    project = await make_project(builder, moderation="published")
+    url = f"{API}/projects/{project['id']}"
+    first = await (await client.get(url)).json()
+    assert first == await (await client.get(url)).json()  # the same answer again, cached
+    hits = await services.redis.keys("*catalog:cache:detail:*")
+    assert hits, "the anonymous read was not cached"
+    # A change shows at once, for anonymous callers too.
+    response = await client.patch(url, json={"description": "Now with a rooftop garden."},
+                                  headers=staff.headers)
+    assert response.status == 200, await response.text()
+    assert (await (await client.get(url)).json())["description"] == "Now with a rooftop garden."
+    # A project taken down is gone for anonymous callers at once; its builder still reads it
+    # (never from the anonymous cache).
+    response = await client.post(f"{url}/unpublish", json={"reason": "Fix the brochure."},
+                                 headers=staff.headers)
+    assert response.status == 200, await response.text()
+    assert (await client.get(url)).status == 404
+    mine = await client.get(url, headers=builder.headers)
+    assert mine.status == 200 and (await mine.json())["moderation"] == "draft"
