@@ -382,9 +382,9 @@ async def reject(request: web.Request, ctx: Ctx) -> web.Response:
     project_id = path_uuid(request, "id", "project")
     form, errors = await read_form(request, RejectForm)
     if form is None:
-        typed = str((await request.post()).get("reason", "")).strip()
-        return await _preview(request, ctx, project_id, errors=errors, reason=typed,
-                              status=422)
+        typed = await _typed(request, "reason")
+        return await _preview(request, ctx, project_id, errors=errors,
+                              reason=typed["reason"], status=422)
     try:
         await service.reject_project(ctx, staff_actor(request), project_id,
                                      ReasonIn(reason=form.reason))

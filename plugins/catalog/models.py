@@ -359,20 +359,27 @@ class Review:
 REASON_MAX = 1000
 
 
+def _form_text(lo: int, hi: int, *, what: str, multiline: bool = False,
+               missing: str | None = None) -> Any:
+    """A console text box: ``lo``..``hi`` characters (``lo`` 1: required; ``missing`` says
+    so, else "Give the <what>."), no control characters; messages as staff read them."""
+
+    def check(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+        if lo and not value.strip():
+            raise ValueError(missing or f"Give the {what}.")
+        if len(value) > hi:
+            raise ValueError(f"At most {hi} characters (got {len(value)}).")
+        problem = control_character_problem(value, multiline=multiline)
+        if problem:
+            raise ValueError(f"The {what} {problem}.")
+
+    return check
+
+
 def _reason(missing: str) -> Any:
     """The validator of a console reason: required (``missing`` says so), at most
     :data:`REASON_MAX` characters, lines without control characters."""
-
-    def check(instance: Any, attribute: attrs.Attribute, value: str) -> None:
-        if not value.strip():
-            raise ValueError(missing)
-        if len(value) > REASON_MAX:
-            raise ValueError(f"At most {REASON_MAX} characters (got {len(value)}).")
-        problem = control_character_problem(value, multiline=True)
-        if problem:
-            raise ValueError(f"The reason {problem}.")
-
-    return check
+    return _form_text(1, REASON_MAX, what="reason", multiline=True, missing=missing)
 
 
 @attrs.frozen
@@ -399,22 +406,6 @@ class VerificationForm:
 
     reason: str = attrs.field(default="", validator=_reason(
         "Give the reason for changing the badge; it is kept in its history with your name."))
-
-
-def _form_text(lo: int, hi: int, *, what: str, multiline: bool = False) -> Any:
-    """A console text box: ``lo``..``hi`` characters (``lo`` 1: required), no control
-    characters; messages as staff read them."""
-
-    def check(instance: Any, attribute: attrs.Attribute, value: str) -> None:
-        if lo and not value.strip():
-            raise ValueError(f"Give the {what}.")
-        if len(value) > hi:
-            raise ValueError(f"At most {hi} characters (got {len(value)}).")
-        problem = control_character_problem(value, multiline=multiline)
-        if problem:
-            raise ValueError(f"The {what} {problem}.")
-
-    return check
 
 
 def _form_pattern(pattern: str, message: str) -> Any:
