@@ -1,0 +1,23 @@
+-- The payments plugin's first schema. Names of tables and indexes start with the plugin's
+-- name. Once applied anywhere this file never changes: add 0002_<what>.sql (and its
+-- .down.sql) instead. Nothing migrates by itself: `propmubi migrate up` applies it.
+CREATE TABLE payments_items (
+    id          uuid        PRIMARY KEY,
+    title       text        NOT NULL,
+    note        text        NOT NULL DEFAULT '',
+    created_by  text        NOT NULL,
+    created_at  timestamptz NOT NULL
+);
+-- The list reads newest first, one keyset page at a time.
+CREATE INDEX payments_items_created_idx ON payments_items (created_at DESC, id DESC);
+
+-- The event handler's effect: one line per handled payments.item_created. The event's id as
+-- the key makes a second run of the handler change nothing.
+CREATE TABLE payments_activity (
+    event_id     uuid        PRIMARY KEY,
+    item_id      uuid        NOT NULL,
+    line         text        NOT NULL,
+    recorded_at  timestamptz NOT NULL DEFAULT now()
+);
+-- The console shows the newest lines.
+CREATE INDEX payments_activity_recorded_idx ON payments_activity (recorded_at DESC, event_id DESC);
