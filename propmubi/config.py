@@ -109,6 +109,9 @@ class HttpSection:
     # An idle keep-alive connection between two requests is closed after this many seconds;
     # keep it above the proxy's upstream keep-alive (nginx: keepalive_timeout 60s).
     keepalive_timeout: float = attrs.field(default=75.0, validator=_positive)
+    # Seconds an idempotent route keeps the answer it gave to an Idempotency-Key, replaying it
+    # to a retry of the same request (propmubi.web.idempotency); then the key may be used anew.
+    idempotency_ttl: float = attrs.field(default=86_400.0, validator=_positive)
 
 
 def _listen_address(instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:

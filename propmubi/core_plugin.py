@@ -1,6 +1,6 @@
 """The core's own endpoints, registered through the plugin manager like any plugin:
-``/health``, ``/ready``, ``/metrics`` and ``/api/v1/openapi.json``; and the ``propmubi plugin``
-command (:mod:`propmubi.scaffold`)."""
+``/health``, ``/ready``, ``/metrics`` and ``/api/v1/openapi.json``; the ``propmubi plugin``
+command (:mod:`propmubi.scaffold`); and the job that forgets expired idempotency keys."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ from aiohttp import web
 
 from propmubi import __version__, hookimpl, migrate, scaffold
 from propmubi.config import Config
+from propmubi.context import PluginContext
 from propmubi.observability import render_metrics
 from propmubi.paths import CORE_MIGRATIONS
-from propmubi.types import CliCommand, PluginInfo
+from propmubi.types import CliCommand, Job, PluginInfo
+from propmubi.web import idempotency_store
 from propmubi.web.appkeys import OPENAPI, PLUGINS, SERVICES
 from propmubi.web.ratelimit import client_ip
 from propmubi.web.routing import Routes, json_response
@@ -184,3 +186,13 @@ def propmubi_api_routes(config: Config) -> Routes:
 @hookimpl
 def propmubi_cli_commands() -> list[CliCommand]:
     return [scaffold.command()]
+
+
+async def _purge_idempotency_keys(ctx: PluginContext[None, None]) -> None:
+    await idempotency_store.purge(ctx.db)
+
+
+@hookimpl
+def propmubi_jobs() -> list[Job]:
+    """Delete Idempotency-Key records past their expiry every ten minutes."""
+    return [Job(name="purge_idempotency_keys", run=_purge_idempotency_keys, every=600.0)]

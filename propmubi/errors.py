@@ -15,6 +15,8 @@ __all__ = [
     "Conflict",
     "FieldError",
     "Forbidden",
+    "IdempotencyKeyInFlight",
+    "IdempotencyKeyReused",
     "NotFound",
     "PayloadTooLarge",
     "ProblemError",
@@ -97,6 +99,12 @@ class Conflict(ProblemError):
     status, slug, title = 409, "conflict", "Conflict with the current state"
 
 
+class IdempotencyKeyInFlight(Conflict):
+    """A request with the same ``Idempotency-Key`` is still being handled; retry later."""
+
+    slug, title = "idempotency-key-in-flight", "A request with this idempotency key is in progress"
+
+
 class PayloadTooLarge(ProblemError):
     status, slug, title = 413, "payload-too-large", "Request body too large"
 
@@ -114,6 +122,14 @@ class ValidationFailed(ProblemError):
         fields = ", ".join(f"{e['in']}.{e['field']}" if e["field"] else e["in"]
                            for e in errors[:5])
         super().__init__(detail or f"Invalid input: {fields}", errors=list(errors))
+
+
+class IdempotencyKeyReused(ProblemError):
+    """The ``Idempotency-Key`` was already used for a different request (another body, path or
+    query string)."""
+
+    status, slug = 422, "idempotency-key-reused"
+    title = "Idempotency key reused with a different request"
 
 
 class TooManyRequests(ProblemError):

@@ -2,14 +2,14 @@
 
 One core layer only, because every layer costs a coroutine frame and a partial on every
 request, /health included (tests/bench/ablate_middlewares.py measures it). The edge does the
-request id, CORS, the body-size limit, error mapping (problem+json or HTML), security headers,
-metrics and the access log. Rate limits and timeouts are applied inside each route's endpoint
-(:mod:`propmubi.web.guard`), where what they depend on is known when the route is mounted.
+request id, CORS, the body-size limit, error mapping (problem+json or HTML, rendered by
+:mod:`propmubi.web.problems`), security headers, metrics and the access log. Rate limits and
+timeouts are applied inside each route's endpoint (:mod:`propmubi.web.guard`), where what they
+depend on is known when the route is mounted.
 """
 
 from __future__ import annotations
 
-import html
 import itertools
 import logging
 import os
@@ -19,30 +19,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote_plus
 
-import orjson
 from aiohttp import web
 from prometheus_client import Counter, Gauge, Histogram
 
 from propmubi.config import Config
-from propmubi.db import OperationalError, QueryCanceled
-from propmubi.errors import (
-    BadRequest,
-    Conflict,
-    Forbidden,
-    MethodNotAllowed,
-    NotFound,
-    PayloadTooLarge,
-    ProblemError,
-    ServiceUnavailable,
-    TimedOut,
-    TooManyRequests,
-    Unauthorized,
-    UnsupportedMediaType,
-)
+from propmubi.errors import PayloadTooLarge, ProblemError
 from propmubi.observability import REQUEST_ID
-from propmubi.redis import RedisError
 from propmubi.web.appkeys import REQUEST_ID as REQUEST_ID_KEY
 from propmubi.web.appkeys import is_console_path
+from propmubi.web.problems import error_response, problem_response
 from propmubi.web.routing import ROUTE_KEY, RouteSpec
 
 __all__ = ["PII_PARAMS", "REQUEST_ID_HEADER", "build_middlewares", "error_response",
@@ -50,7 +35,6 @@ __all__ = ["PII_PARAMS", "REQUEST_ID_HEADER", "build_middlewares", "error_respon
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-log = logging.getLogger("propmubi.web")
 access_log = logging.getLogger("propmubi.access")
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -85,14 +69,9 @@ API_CSP = "default-src 'none'; frame-ancestors 'none'"
 CONSOLE_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
                "frame-ancestors 'none'; form-action 'self'")
 
-_HTTP_PROBLEMS: dict[int, type[ProblemError]] = {cls.status: cls for cls in (
-    BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict, PayloadTooLarge,
-    UnsupportedMediaType, TooManyRequests, ServiceUnavailable, TimedOut)}
 # The HTTP parser knows some thirty methods (WebDAV's and more): the rare ones share one label
 # so that clients cannot multiply the metric series.
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-# Headers of an aiohttp HTTPException that describe its own text body, not the problem.
-_BODY_HEADERS = frozenset({"content-type", "content-length"})
 
 
 def route_spec(request: web.Request) -> RouteSpec | None:
@@ -107,89 +86,6 @@ def _route_template(request: web.Request) -> str:
     if resource is None or request.match_info.http_exception is not None:
         return "unmatched"
     return resource.canonical
-
-
-def _from_http_exception(exc: web.HTTPException) -> ProblemError:
-    # aiohttp's default text is just "404: Not Found"; anything else was written for the caller.
-    text = exc.text
-    detail = text if text and text != f"{exc.status}: {exc.reason}" else None
-    headers = {k: v for k, v in exc.headers.items() if k.lower() not in _BODY_HEADERS}
-    cls = _HTTP_PROBLEMS.get(exc.status)
-    if cls is not None:
-        return cls(detail, headers=headers)
-    problem = ProblemError(detail, headers=headers)
-    problem.status = exc.status  # type: ignore[misc]
-    problem.title = exc.reason  # type: ignore[misc]
-    problem.slug = f"http-{exc.status}"  # type: ignore[misc]
-    return problem
-
-
-def _as_problem(exc: BaseException) -> ProblemError:
-    if isinstance(exc, ProblemError):
-        return exc
-    if isinstance(exc, web.HTTPException):
-        return _from_http_exception(exc)
-    if isinstance(exc, QueryCanceled):
-        return TimedOut("a database statement ran past its time limit")
-    if isinstance(exc, (OperationalError, RedisError, ConnectionError)):
-        return ServiceUnavailable("a backing service is unreachable; retry shortly",
-                                  headers={"Retry-After": "5"})
-    if isinstance(exc, TimeoutError):  # not the route's own deadline (that is TimedOut)
-        return TimedOut("a backing service did not answer in time")
-    return ProblemError()
-
-
-def _error_page(problem: ProblemError, request: web.Request, request_id: str) -> str | None:
-    """The console's error template (layout, menu and all), or None when it cannot render
-    (no template engine on this app, or the template itself fails): the plain page then."""
-    import aiohttp_jinja2
-
-    try:
-        return aiohttp_jinja2.render_string(
-            "console/error.html", request,
-            {"status": problem.status, "title": problem.title, "detail": problem.detail or "",
-             "request_id": request_id})
-    except Exception:  # an error page must never raise
-        log.debug("console error template failed; plain page used", exc_info=True)
-        return None
-
-
-def _html_error(problem: ProblemError, request: web.Request, request_id: str) -> web.Response:
-    page = _error_page(problem, request, request_id)
-    if page is not None:
-        return web.Response(text=page, status=problem.status, content_type="text/html",
-                            headers=problem.headers)
-    body = (
-        "<!doctype html><html lang=en><meta charset=utf-8>"
-        f"<title>{problem.status} {html.escape(problem.title)}</title>"
-        "<body style='font-family:system-ui;max-width:40rem;margin:4rem auto'>"
-        f"<h1>{html.escape(problem.title)}</h1>"
-        f"<p>{html.escape(problem.detail or '')}</p>"
-        f"<p><small>Request id: <code>{html.escape(request_id)}</code></small></p>"
-    )
-    return web.Response(text=body, status=problem.status, content_type="text/html",
-                        headers=problem.headers)
-
-
-def problem_response(problem: ProblemError, request: web.Request, request_id: str
-                     ) -> web.Response:
-    """Render a problem as ``application/problem+json`` (or HTML under ``/console``)."""
-    if is_console_path(request.path):
-        return _html_error(problem, request, request_id)
-    doc = problem.to_problem(instance=request.path)
-    doc["request_id"] = request_id
-    return web.Response(body=orjson.dumps(doc), status=problem.status,
-                        content_type="application/problem+json", headers=problem.headers)
-
-
-def error_response(exc: Exception, request: web.Request, request_id: str) -> web.Response:
-    """The response for an exception escaping a handler; unexpected ones are logged with their
-    traceback and answered with a bare 500 that reveals nothing of them."""
-    problem = _as_problem(exc)
-    if problem is not exc and problem.status >= 500 and not isinstance(exc, web.HTTPException):
-        log.exception("unhandled error in %s %s", request.method, request.path,
-                      extra={"request_id": request_id})
-    return problem_response(problem, request, request_id)
 
 
 def _next_request_id() -> str:
@@ -215,7 +111,8 @@ def _body_limit(request: web.Request, default: int) -> float:
     return float("inf") if spec.max_body is False else spec.max_body
 
 
-_EXPOSE = "X-Request-ID, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"
+_EXPOSE = ("X-Request-ID, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, "
+           "Idempotent-Replayed")
 
 #: Query parameters whose values are personal data or secrets: the access log shows their
 #: names only (``?q=[redacted]``). Compared without case.

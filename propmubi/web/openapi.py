@@ -18,6 +18,8 @@ from propmubi import __version__
 from propmubi.errors import PROBLEM_BASE
 from propmubi.validation import INT_MAX, INT_MIN, JSON_SCHEMA_ATTR, SPACE_CLASS
 from propmubi.web.auth import BEARER_SCHEME
+from propmubi.web.idempotency import HEADER as IDEMPOTENCY_HEADER
+from propmubi.web.idempotency import REPLAYED_HEADER
 from propmubi.web.routing import RouteSpec
 
 __all__ = ["build_openapi", "schema_for"]
@@ -328,6 +330,40 @@ def _problem(description: str) -> dict[str, Any]:
         "schema": {"$ref": "#/components/schemas/Problem"}}}}
 
 
+#: The ``Idempotency-Key`` header parameter of an ``idempotent=True`` route.
+IDEMPOTENCY_PARAMETER = {
+    "name": IDEMPOTENCY_HEADER, "in": "header", "required": False,
+    "description": "Makes a retry safe: a request repeated with the same key (same method, "
+                   "path, query and body) gets the first answer again instead of running "
+                   "twice; answers are kept for [http] idempotency_ttl (24 h by default). "
+                   "Not kept: 5xx and 429, after which the key may be used again.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255,
+               "pattern": "^[\\x21-\\x7E]+$"},
+}
+
+
+def _also(op: dict[str, Any], status: str, description: str) -> None:
+    """Document ``status`` as a problem, adding ``description`` to one already listed."""
+    current = op["responses"].get(status)
+    if current is not None:
+        description = f"{current['description']}; or: {description}"
+    op["responses"][status] = _problem(description)
+
+
+def _idempotency(op: dict[str, Any], ok: dict[str, Any]) -> None:
+    """The ``Idempotency-Key`` parameter, the replay header and the answers it adds."""
+    op.setdefault("parameters", []).append(IDEMPOTENCY_PARAMETER)
+    ok["headers"] = {REPLAYED_HEADER: {
+        "description": "`true` when this is the stored answer to an earlier request with the "
+                       "same Idempotency-Key",
+        "schema": {"type": "string", "enum": ["true"]}}}
+    _also(op, "400", "Bad Idempotency-Key header")
+    _also(op, "409", "A request with this Idempotency-Key is still in progress; see "
+                     "Retry-After")
+    op["responses"]["409"]["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
+    _also(op, "422", "The Idempotency-Key was used for a different request")
+
+
 def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
     op: dict[str, Any] = {"operationId": spec.name, "responses": {}}
     if spec.summary:
@@ -366,6 +402,8 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
         op["responses"]["403"] = _problem("Lacks the role: " + ", ".join(spec.roles))
     for status in spec.errors:
         op["responses"][str(status)] = _problem("See the problem type")
+    if spec.idempotent:
+        _idempotency(op, ok)
     # Every status a route answers is listed above, so a client (and schemathesis' status
     # code check) can rely on them; a 5xx is a server fault or a backing service down (503)
     # or too slow (504), never an answer to the input.

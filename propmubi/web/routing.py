@@ -25,6 +25,13 @@ The edge refuses a body declared larger than ``[http] max_body_bytes`` with 413 
 handler runs. A route that takes larger bodies says so with ``max_body=``: a byte count of its
 own, or False when the handler reads the body as a stream and bounds it itself (uploads whose
 limit is a plugin setting, say).
+
+With ``idempotent=True`` a client may send an ``Idempotency-Key`` header: a retry of the same
+request with the same key gets the first answer again, byte for byte, and the handler runs
+once (:mod:`propmubi.web.idempotency` has the rules). The endpoint reads the whole body first
+to fingerprint it, so such a route takes a JSON ``body=`` or a body its handler reads with
+``request.read()`` / ``json()`` / ``text()``, never a stream (no ``max_body=False``, no
+multipart ``form=``).
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ from propmubi.validation import (
     unstructure,
     valid_fields,
 )
+from propmubi.web import idempotency
 from propmubi.web.appkeys import SERVICES
 from propmubi.web.auth import check_roles
 from propmubi.web.guard import Guard, Plan
@@ -94,6 +102,8 @@ class RouteSpec:
     form: type | None = None
     # The handler takes a body that did not validate (an InvalidInput) to add its own errors.
     partial_body: bool = False
+    # Clients may send Idempotency-Key; retries get the stored answer (propmubi.web.idempotency).
+    idempotent: bool = False
 
 
 #: Every mounted route's spec, with full paths (the OpenAPI document is built from them).
@@ -116,7 +126,8 @@ class Routes:
               roles: Sequence[str] | None = None,
               max_body: int | bool | None = None,
               form: type | None = None,
-              partial_body: bool = False) -> Callable[[Any], Any]:
+              partial_body: bool = False,
+              idempotent: bool = False) -> Callable[[Any], Any]:
         """Declare a route; see the module docstring.
 
         :param params: attrs class for the path's ``{placeholders}``.
@@ -133,12 +144,19 @@ class Routes:
             False when the handler streams the body and enforces its own limit.
         :param partial_body: the handler gets a body that did not validate as an
             :class:`~propmubi.validation.InvalidInput` (see the module docstring).
+        :param idempotent: honour an ``Idempotency-Key`` header (see the module docstring).
         """
         if max_body is True or (max_body is not None and max_body is not False
                                 and max_body <= 0):
             raise TypeError(f"{method} {path}: max_body= must be a positive byte count or False")
         if partial_body and body is None:
             raise TypeError(f"{method} {path}: partial_body=True needs a body= class")
+        if idempotent and (max_body is False or form is not None):
+            raise TypeError(f"{method} {path}: idempotent=True reads the body to fingerprint it; "
+                            "it cannot go with a streamed body (max_body=False or form=)")
+        if idempotent and body is None and max_body is not None:
+            raise TypeError(f"{method} {path}: idempotent=True with max_body= needs a body= "
+                            "class")
         if isinstance(roles, str) or (roles is not None and not roles):
             raise TypeError(f"{method} {path}: roles= must be a non-empty list of role names")
         for cls, what in ((body, "body"), (query, "query"), (params, "params"), (form, "form")):
@@ -161,7 +179,7 @@ class Routes:
                 description=doc, tags=tuple(tags) or self.tags, rate_limit=limit,
                 timeout=timeout, errors=tuple(errors), content_type=content_type,
                 roles=tuple(roles) if roles is not None else None, max_body=max_body,
-                form=form, partial_body=partial_body))
+                form=form, partial_body=partial_body, idempotent=idempotent))
             return handler
 
         return decorator
@@ -222,7 +240,8 @@ def _query_data(request: web.Request, cls: type) -> dict[str, Any]:
     return data
 
 
-async def _read_json(request: web.Request) -> Any:
+async def _read_json(request: web.Request) -> tuple[bytes, Any]:
+    """The body's bytes and the JSON they hold."""
     if request.content_type != "application/json":
         raise UnsupportedMediaType(
             f"expected Content-Type: application/json, got {request.content_type or 'none'}")
@@ -230,7 +249,7 @@ async def _read_json(request: web.Request) -> Any:
     if not raw:
         raise BadRequest("the request body is empty; a JSON object is expected")
     try:
-        return orjson.loads(raw)
+        return raw, orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"the request body is not valid JSON: {exc}") from None
 
@@ -250,6 +269,8 @@ def _endpoint(spec: RouteSpec, guard: Guard | None, owner: str
     async def respond(request: web.Request) -> web.StreamResponse:
         if spec.roles is not None:
             check_roles(request, spec.roles)
+        key = idempotency.key_of(request) if spec.idempotent else None
+        raw = b""
         kwargs: dict[str, Any] = {}
         if wants_ctx:
             kwargs["ctx"] = request.app[SERVICES].contexts[owner]
@@ -268,7 +289,7 @@ def _endpoint(spec: RouteSpec, guard: Guard | None, owner: str
             # A route's own byte limit replaces client_max_size for the JSON it reads.
             source = (request.clone(client_max_size=spec.max_body)
                       if spec.max_body not in (None, False) else request)
-            data = await _read_json(source)
+            raw, data = await _read_json(source)
             kwargs["body"], body_errors = structure_input(data, spec.body, "body",
                                                           json_converter)
         if (body_errors and spec.partial_body and not errors and spec.body is not None
@@ -278,6 +299,14 @@ def _endpoint(spec: RouteSpec, guard: Guard | None, owner: str
                 valid=valid_fields(data, spec.body, body_errors, json_converter))
         elif errors or body_errors:
             raise ValidationFailed(errors + body_errors)
+        if key is None:
+            return await call(request, kwargs)
+        if spec.body is None:
+            raw = await request.read()
+        return await idempotency.run(request, spec.name, spec.timeout, key, raw,
+                                     functools.partial(call, request, kwargs))
+
+    async def call(request: web.Request, kwargs: dict[str, Any]) -> web.StreamResponse:
         result = await spec.handler(request, **kwargs)
         if isinstance(result, web.StreamResponse):
             return result
