@@ -1,15 +1,6 @@
-"""What the plugin does when events arrive (``propmubi_event_handlers``).
-
-A handler is ``async def handler(tx, delivery)``. The worker runs it inside the transaction
-that also marks the event processed for this plugin, so its writes and that mark commit
-together; if it raises, nothing commits and the event is retried later. The bus skips an
-event already processed, but delivery is at least once: write each effect so that a second
-run changes nothing (here, the activity line's key is the event's id). ``delivery.event`` is
-the typed event, ``delivery.ctx`` this plugin's context.
-
-Subscribe to another plugin's events by their type name alone (never import its modules);
-a type may map to several handlers, which run in order in the one transaction.
-"""
+"""What bookings do when events arrive: ``auth.user_erased`` clears the notes typed into the
+erased buyer's booking histories (the bookings, their amounts and statuses stay: they are the
+record of a sale)."""
 
 from __future__ import annotations
 
@@ -22,12 +13,11 @@ from propmubi_plugins.bookings import store
 Handler = Callable[[Tx, Delivery], Awaitable[None]]
 
 
-async def record_activity(tx: Tx, delivery: Delivery) -> None:
-    """Add the "created" line of the item to the activity log, once per event."""
-    created = delivery.event
-    await store.add_activity(tx, delivery.id, created.item_id, f"created “{created.title}”")
+async def on_user_erased(tx: Tx, delivery: Delivery) -> None:
+    """Forget the notes of the erased user's booking histories (a second run finds none)."""
+    await store.forget_notes(tx, delivery.event.user_id)
 
 
 def subscriptions() -> dict[str, list[Handler]]:
     """Event type -> its handlers, run in this order."""
-    return {"bookings.item_created": [record_activity]}
+    return {"auth.user_erased": [on_user_erased]}

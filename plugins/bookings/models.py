@@ -1,9 +1,7 @@
-"""The attrs classes of the plugin's API and console: validated inputs, queries, answers.
+"""The vocabularies of bookings and the attrs classes of the API and the console: the validated
+inputs (a hold, a cancellation, a list query, path ids) and the answers.
 
-An input class checks every field where it enters (a route's body or query, a console form
-read with ``read_form``, a CLI command), so the service never sees a bad value; the messages
-are written for whoever typed the value, and every bad field is reported at once. Output
-classes are what the API returns (and what the OpenAPI document describes).
+Booking terms have their own models (``terms/models.py``).
 """
 
 from __future__ import annotations
@@ -15,72 +13,161 @@ from typing import Any
 import attrs
 from attrs import validators as v
 
-#: Longest title and note.
-TITLE_MAX = 200
-NOTE_MAX = 2000
+from propmubi.validation import json_schema
+
+# --------------------------------------------------------------------------------------------
+# Vocabularies
+# --------------------------------------------------------------------------------------------
+
+#: Every status a booking may take.
+STATUSES = ("held", "payment_pending", "paid", "confirmed", "expired", "released",
+            "cancelled", "refunded")
+#: The statuses in which a booking keeps its unit (at most one per unit: a unique index).
+LIVE_STATUSES = ("held", "payment_pending", "paid", "confirmed")
+#: The statuses that expire when ``expires_at`` passes.
+EXPIRING_STATUSES = ("held", "payment_pending")
+#: Why a confirmed booking is cancelled (``reason_code``); kept in the history, never a text.
+CANCEL_REASONS = ("buyer_request", "financing_refused", "changed_mind", "duplicate_booking",
+                  "builder_request", "payment_dispute", "other")
+#: The longest note a cancellation may carry (kept in the history only, never in events).
+NOTE_MAX = 1000
 
 
-def _title(instance: Any, attribute: attrs.Attribute[str], value: str) -> None:
-    if not value.strip():
-        raise ValueError("Give the item a title.")
-    if len(value) > TITLE_MAX:
-        raise ValueError(f"At most {TITLE_MAX} characters (got {len(value)}).")
+def _optional_status(instance: Any, attribute: attrs.Attribute, value: str | None) -> None:
+    if value is not None and value not in STATUSES:
+        raise ValueError(f"must be one of: {', '.join(STATUSES)}")
 
 
-def _note(instance: Any, attribute: attrs.Attribute[str], value: str) -> None:
-    if len(value) > NOTE_MAX:
+@json_schema(maxLength=NOTE_MAX)
+def _note(instance: Any, attribute: attrs.Attribute, value: str | None) -> None:
+    if value is not None and len(value) > NOTE_MAX:
         raise ValueError(f"At most {NOTE_MAX} characters (got {len(value)}).")
 
 
-@attrs.frozen
-class ItemIn:
-    """A new item: the POST body, and the console's create form."""
-
-    # An empty text box is an absent field: the default lets the validator say what is wrong.
-    title: str = attrs.field(default="", validator=_title,
-                             metadata={"description": "What the item is called."})
-    note: str = attrs.field(default="", validator=_note)
+# --------------------------------------------------------------------------------------------
+# Inputs
+# --------------------------------------------------------------------------------------------
 
 
 @attrs.frozen
-class ItemOut:
-    """An item as the API shows it."""
+class HoldIn:
+    """``POST /holds``: the unit to hold."""
 
-    id: uuid.UUID
-    title: str
-    note: str
-    #: Who created it: ``user:<id>``, ``staff:<id>`` or ``system:<part>``.
-    created_by: str
-    created_at: dt.datetime
+    unit_id: uuid.UUID = attrs.field(metadata={"description": "The unit to hold."})
 
 
 @attrs.frozen
-class ItemPage:
-    """A page of items, newest first; ``next_cursor`` asks for the next one."""
+class CancelIn:
+    """``POST /bookings/{booking_id}/cancel``: why, as a code, and an optional note."""
 
-    items: list[ItemOut]
-    next_cursor: str | None
+    reason_code: str = attrs.field(validator=v.in_(CANCEL_REASONS))
+    note: str | None = attrs.field(default=None, validator=_note, metadata={
+        "description": "Kept in the booking's history only."})
 
 
 @attrs.frozen
-class ListQuery:
-    """Keyset pagination: pass a page's ``next_cursor`` as ``cursor`` for the next page."""
+class BookingQuery:
+    """Keyset pagination (pass ``next_cursor`` back as ``cursor``) and a status filter."""
 
+    status: str | None = attrs.field(default=None, validator=_optional_status)
     limit: int | None = attrs.field(default=None, validator=v.optional([v.ge(1), v.le(100)]))
     cursor: str | None = attrs.field(default=None, validator=v.optional(v.max_len(200)))
 
 
 @attrs.frozen
-class ItemId:
-    """The ``{item_id}`` of a path."""
+class BookingId:
+    """The ``{booking_id}`` of a path."""
 
-    item_id: uuid.UUID
+    booking_id: uuid.UUID
+
+
+# --------------------------------------------------------------------------------------------
+# Answers
+# --------------------------------------------------------------------------------------------
 
 
 @attrs.frozen
-class ActivityLine:
-    """One line of the activity log that the event handler keeps."""
+class BookingOut:
+    """A booking as its buyer (and staff) see it. Money is integer minor units of
+    ``currency``."""
 
-    item_id: uuid.UUID
-    line: str
-    recorded_at: dt.datetime
+    id: uuid.UUID
+    unit_id: uuid.UUID
+    project_id: uuid.UUID
+    buyer_id: uuid.UUID
+    status: str
+    price_minor: int
+    currency: str
+    #: The booking amount the project's terms ask for.
+    amount_due_minor: int
+    #: The most RERA allows as a booking amount: 10 % of the price, rounded down.
+    rera_cap_minor: int
+    captured_minor: int
+    #: Refunded of a cancellation's refund so far.
+    refunded_minor: int
+    #: A cancellation's fee and refund (None until cancelled).
+    fee_minor: int | None
+    refund_minor: int | None
+    held_at: dt.datetime
+    expires_at: dt.datetime
+    #: The latest the hold may be extended to.
+    hold_ceiling_at: dt.datetime
+    extensions_left: int
+    confirmed_at: dt.datetime | None
+    cancelled_at: dt.datetime | None
+    updated_at: dt.datetime
+
+
+@attrs.frozen
+class BookingPage:
+    """A page of bookings, newest first; ``next_cursor`` asks for the next one."""
+
+    items: list[BookingOut]
+    next_cursor: str | None
+
+
+def booking_out(row: dict[str, Any]) -> BookingOut:
+    """A booking row as the API shows it."""
+    return BookingOut(
+        id=row["id"], unit_id=row["unit_id"], project_id=row["project_id"],
+        buyer_id=row["buyer_id"], status=row["status"], price_minor=row["price_minor"],
+        currency=row["currency"], amount_due_minor=row["amount_due_minor"],
+        rera_cap_minor=row["rera_cap_minor"], captured_minor=row["captured_minor"],
+        refunded_minor=row["refunded_minor"], fee_minor=row["fee_minor"],
+        refund_minor=row["refund_minor"], held_at=row["held_at"],
+        expires_at=row["expires_at"], hold_ceiling_at=row["ceiling_at"],
+        extensions_left=max(0, row["max_extensions"] - row["extensions_used"]),
+        confirmed_at=row["confirmed_at"], cancelled_at=row["cancelled_at"],
+        updated_at=row["updated_at"])
+
+
+# --------------------------------------------------------------------------------------------
+# Console forms
+# --------------------------------------------------------------------------------------------
+
+
+def _form_reason(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    if not value.strip():
+        raise ValueError("Choose why the booking is cancelled.")
+    if value not in CANCEL_REASONS:
+        raise ValueError("Choose one of the listed reasons.")
+
+
+def _form_note(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    if len(value) > NOTE_MAX:
+        raise ValueError(f"At most {NOTE_MAX} characters (got {len(value)}).")
+    if any(ord(c) < 32 and c not in "\r\n\t" for c in value):
+        raise ValueError("The note must not contain control characters.")
+
+
+@attrs.frozen
+class CancelForm:
+    """The console's cancel form (admins): a reason from the list and an optional note."""
+
+    # An empty choice is an absent field: the default lets the validator say what is missing.
+    reason_code: str = attrs.field(default="", validator=_form_reason)
+    note: str = attrs.field(default="", validator=_form_note)
+
+    def to_input(self) -> CancelIn:
+        """The same as the API's body."""
+        return CancelIn(reason_code=self.reason_code, note=self.note or None)

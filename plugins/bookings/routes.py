@@ -1,49 +1,76 @@
-"""The plugin's JSON API, mounted under ``/api/v1`` (``propmubi_api_routes``).
+"""The JSON API of holds and bookings, mounted under ``/api/v1``; the booking terms' routes are
+``terms/routes.py``'s. Handlers are thin: the service decides who may do what.
 
-Handlers are thin: they get their declared ``params`` / ``query`` / ``body`` already
-structured and validated (bad input never reaches them: the core answers 422 problem+json
-listing every bad field) and the plugin's context when they name a ``ctx`` parameter; they
-call the service with the caller as an Actor and return attrs objects. ``roles=`` answers
-401 / 403 before any input is read; ``rate_limit=`` gives a route its own limit. Errors are
-raised as :mod:`propmubi.errors` (``NotFound`` is a 404 problem+json).
+Refusals are problem+json: 409 ``unit-unavailable``, ``hold-limit``, ``hold-expired``,
+``extension-limit``, ``hold-ceiling``, ``booking-not-held``, ``booking-not-cancellable``;
+503 ``booking-busy`` (with ``Retry-After``) when a booking stayed locked too long.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from propmubi.actors import Actor
-from propmubi.web.appkeys import PRINCIPAL
+from propmubi.web.auth import signed_in
 from propmubi.web.routing import Routes
-from propmubi_plugins.bookings import service
-from propmubi_plugins.bookings.models import ItemId, ItemIn, ItemOut, ItemPage, ListQuery
+from propmubi_plugins.bookings import service, settlement
+from propmubi_plugins.bookings.models import (
+    BookingId,
+    BookingOut,
+    BookingPage,
+    BookingQuery,
+    CancelIn,
+    HoldIn,
+)
 from propmubi_plugins.bookings.state import Ctx
 
 routes = Routes(tags=["bookings"])
 
-
-def _caller(request: web.Request) -> Actor | None:
-    """The signed-in caller as an Actor; None for an anonymous one."""
-    principal = request.get(PRINCIPAL)
-    return Actor.user(principal) if principal is not None else None
+#: Any signed-in user may hold a unit and read their bookings.
+ANYONE = ["*"]
 
 
-@routes.get("/bookings/items", query=ListQuery, response=ItemPage,
+@routes.post("/holds", body=HoldIn, response=BookingOut, status=201, roles=ANYONE,
+             errors=[409, 503], rate_limit="30/minute", idempotent=True)
+async def hold(request: web.Request, ctx: Ctx, body: HoldIn) -> BookingOut:
+    """Hold a unit for a while (``plugins.bookings.hold_ttl_seconds``); 409
+    ``unit-unavailable`` when someone else holds or booked it, ``hold-limit`` when you keep
+    too many holds."""
+    return await service.hold(ctx, signed_in(request), body)
+
+
+@routes.post("/holds/{booking_id}/extend", params=BookingId, response=BookingOut,
+             roles=ANYONE, errors=[404, 409, 503])
+async def extend(request: web.Request, ctx: Ctx, params: BookingId) -> BookingOut:
+    """Make my hold last longer (a bounded number of times, up to a ceiling); a refused
+    extension (409) changes nothing."""
+    return await service.extend(ctx, signed_in(request), params.booking_id)
+
+
+@routes.delete("/holds/{booking_id}", params=BookingId, status=204, roles=ANYONE,
+               errors=[404, 409, 503])
+async def release(request: web.Request, ctx: Ctx, params: BookingId) -> None:
+    """Let my hold go: the unit is available again."""
+    await service.release(ctx, signed_in(request), params.booking_id)
+
+
+@routes.get("/bookings", query=BookingQuery, response=BookingPage, roles=ANYONE,
             errors=[400])
-async def list_items(request: web.Request, ctx: Ctx, query: ListQuery) -> ItemPage:
-    """Items, newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
-    return await service.list_items(ctx, _caller(request), query.cursor, query.limit)
+async def list_bookings(request: web.Request, ctx: Ctx, query: BookingQuery) -> BookingPage:
+    """My bookings, newest first (keyset pages: pass ``next_cursor`` back as ``cursor``)."""
+    return await service.list_bookings(ctx, signed_in(request), query)
 
 
-@routes.get("/bookings/items/{item_id}", params=ItemId,
-            response=ItemOut, errors=[404])
-async def get_item(request: web.Request, ctx: Ctx, params: ItemId) -> ItemOut:
-    """One item."""
-    return await service.get_item(ctx, _caller(request), params.item_id)
+@routes.get("/bookings/{booking_id}", params=BookingId, response=BookingOut, roles=ANYONE,
+            errors=[404])
+async def get_booking(request: web.Request, ctx: Ctx, params: BookingId) -> BookingOut:
+    """One of my bookings (staff: any)."""
+    return await service.get_booking(ctx, signed_in(request), params.booking_id)
 
 
-@routes.post("/bookings/items", body=ItemIn, response=ItemOut,
-             status=201, roles=["staff"], rate_limit="30/minute")
-async def create_item(request: web.Request, ctx: Ctx, body: ItemIn) -> ItemOut:
-    """Create an item (staff); publishes its ``item_created`` event."""
-    return await service.create_item(ctx, Actor.user(request[PRINCIPAL]), body)
+@routes.post("/bookings/{booking_id}/cancel", params=BookingId, body=CancelIn,
+             response=BookingOut, roles=ANYONE, errors=[403, 404, 409, 503], idempotent=True)
+async def cancel(request: web.Request, ctx: Ctx, params: BookingId, body: CancelIn
+                 ) -> BookingOut:
+    """Cancel my confirmed booking (admins: any): the project's cancellation terms give the
+    fee and the refund (``fee_minor``, ``refund_minor``)."""
+    return await settlement.cancel(ctx, signed_in(request), params.booking_id, body)

@@ -1,11 +1,5 @@
-"""The plugin's per-process state, and ``Ctx``: the typed context every module annotates.
-
-``propmubi_startup`` hands ``start`` to the core, which stores its result as ``ctx.state``
-for the life of the process (web, worker, scheduler or a CLI command) and calls ``stop`` at
-the end. Keep here what a process opens once and shares between requests: clients, pools,
-semaphores, a provider picked by a setting (``ctx.provider(...)``). Never in module globals:
-two applications in one process (the tests) would share it.
-"""
+"""The plugin's per-process state (there is none to open) and ``Ctx``, the typed context every
+module annotates."""
 
 from __future__ import annotations
 
@@ -21,7 +15,7 @@ from propmubi_plugins.bookings.settings import BookingsSettings
 class BookingsState:
     """What one process of the plugin holds.
 
-    :ivar started_at: when this process started the plugin (the console page shows it).
+    :ivar started_at: when this process started the plugin.
     """
 
     started_at: dt.datetime
@@ -32,9 +26,5 @@ Ctx = PluginContext[BookingsSettings, BookingsState]
 
 
 async def start(ctx: Ctx) -> BookingsState:
-    """Build this process's state (there is nothing to open yet)."""
+    """Build this process's state."""
     return BookingsState(started_at=ctx.clock.now())
-
-
-async def stop(ctx: Ctx) -> None:
-    """Release what :func:`start` opened (nothing yet)."""

@@ -1,0 +1,1 @@
+"""Booking terms of a project: the booking amount and the cancellation policy."""
