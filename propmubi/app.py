@@ -12,6 +12,7 @@ import jinja2
 from aiohttp import web
 
 from propmubi.config import Config
+from propmubi.console import formatting
 from propmubi.context import takes_ctx
 from propmubi.errors import Forbidden, Unauthorized
 from propmubi.lifecycle import open_services
@@ -134,8 +135,9 @@ def create_app(config: Config, plugins: PluginSet | None = None) -> web.Applicat
                                    for w in ws), key=lambda w: (w.order, w.name))
     app[ROUTE_SPECS] = specs
     app[OPENAPI] = build_openapi(specs)
-    aiohttp_jinja2.setup(app, loader=_template_loader(plugins), autoescape=True,
-                         context_processors=[])
+    env = aiohttp_jinja2.setup(app, loader=_template_loader(plugins), autoescape=True,
+                               context_processors=[])
+    env.globals.update(formatting.GLOBALS)
 
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         async with open_services(config, plugins) as services:

@@ -37,10 +37,17 @@ def redacted(config: Config, settings: Mapping[str, Any] | None = None) -> dict[
 
 
 def _masked(value: Any) -> dict[str, Any]:
+    """The settings as plain data, secrets hidden, also in nested tables (a plugin's
+    ``[plugins.payments.razorpay]``, say) and in tuples of secrets (keys under rotation)."""
     data: dict[str, Any] = _converter.unstructure(value)
     for f in attrs.fields(type(value)):
-        if f.metadata.get("secret") and data.get(f.name):
-            data[f.name] = _mask_url(str(data[f.name]))
+        field_value = getattr(value, f.name)
+        if attrs.has(type(field_value)):
+            data[f.name] = _masked(field_value)
+        elif f.metadata.get("secret") and data.get(f.name):
+            secret = data[f.name]
+            data[f.name] = ([_mask_url(str(s)) for s in secret]
+                            if isinstance(secret, (list, tuple)) else _mask_url(str(secret)))
     return data
 
 

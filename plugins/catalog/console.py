@@ -22,6 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
+from propmubi.console.formatting import when
 from propmubi.console.forms import FormErrors, read_form
 from propmubi.console.names import actor_names
 from propmubi.console.pages import (
@@ -139,11 +140,6 @@ def age(since: dt.datetime | None, now: dt.datetime | None = None) -> str:
     if hours:
         return f"{hours} h {minutes} min"
     return f"{minutes} min"
-
-
-def when(at: dt.datetime | None) -> str:
-    """A timestamp as ``2026-11-21 14:03 UTC``."""
-    return at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if at else "—"
 
 
 def tower_title(name: str) -> str:

@@ -1,33 +1,48 @@
-"""What the plugin does when events arrive (``propmubi_event_handlers``).
+"""What the payments plugin does when events arrive.
 
-A handler is ``async def handler(tx, delivery)``. The worker runs it inside the transaction
-that also marks the event processed for this plugin, so its writes and that mark commit
-together; if it raises, nothing commits and the event is retried later. The bus skips an
-event already processed, but delivery is at least once: write each effect so that a second
-run changes nothing (here, the activity line's key is the event's id). ``delivery.event`` is
-the typed event, ``delivery.ctx`` this plugin's context.
+- ``payments.webhook_received``: apply the stored provider event (``processing.py``).
+- ``payments.refund_requested``: ask the provider for the refund.
+- ``bookings.booking_cancelled``: refund what the cancellation policy left to refund,
+  across the booking's captured intents (once per booking and intent).
 
-Subscribe to another plugin's events by their type name alone (never import its modules);
-a type may map to several handlers, which run in order in the one transaction.
+Each runs in the worker's transaction for this plugin; each is idempotent (an event row is
+applied once, a refund is sent once, a cancellation's refunds are keyed by booking and
+intent).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from propmubi.actors import Actor
 from propmubi.db import Tx
 from propmubi.events import Delivery
-from propmubi_plugins.payments import store
+from propmubi_plugins.payments import processing, service
 
 Handler = Callable[[Tx, Delivery], Awaitable[None]]
 
 
-async def record_activity(tx: Tx, delivery: Delivery) -> None:
-    """Add the "created" line of the item to the activity log, once per event."""
-    created = delivery.event
-    await store.add_activity(tx, delivery.id, created.item_id, f"created “{created.title}”")
+async def on_webhook_received(tx: Tx, delivery: Delivery) -> None:
+    """Apply a stored provider event."""
+    await processing.apply_event_in(delivery.ctx, tx, delivery.event.event_row_id)
+
+
+async def on_refund_requested(tx: Tx, delivery: Delivery) -> None:
+    """Send a decided refund to its provider."""
+    await processing.send_refund_in(delivery.ctx, tx, delivery.event.refund_id)
+
+
+async def on_booking_cancelled(tx: Tx, delivery: Delivery) -> None:
+    """Refund what the booking's cancellation left to refund."""
+    event = delivery.event
+    if event.refund_minor > 0:
+        await service.refunds_for_cancellation_in(
+            delivery.ctx, tx, Actor.system("cancellation"), event.booking_id,
+            event.refund_minor)
 
 
 def subscriptions() -> dict[str, list[Handler]]:
     """Event type -> its handlers, run in this order."""
-    return {"payments.item_created": [record_activity]}
+    return {"payments.webhook_received": [on_webhook_received],
+            "payments.refund_requested": [on_refund_requested],
+            "bookings.booking_cancelled": [on_booking_cancelled]}

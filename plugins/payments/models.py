@@ -1,9 +1,6 @@
-"""The attrs classes of the plugin's API and console: validated inputs, queries, answers.
+"""The payments plugin's attrs classes: validated inputs and the API's answers.
 
-An input class checks every field where it enters (a route's body or query, a console form
-read with ``read_form``, a CLI command), so the service never sees a bad value; the messages
-are written for whoever typed the value, and every bad field is reported at once. Output
-classes are what the API returns (and what the OpenAPI document describes).
+Money is an integer count of minor units (paise) and an ISO currency code, everywhere.
 """
 
 from __future__ import annotations
@@ -15,72 +12,102 @@ from typing import Any
 import attrs
 from attrs import validators as v
 
-#: Longest title and note.
-TITLE_MAX = 200
-NOTE_MAX = 2000
+from propmubi_plugins.payments.providers import PROVIDER_NAMES
+
+#: Refund reasons staff may give (the others are the system's own).
+MANUAL_REASONS = ("goodwill", "duplicate", "customer-request", "other")
+#: The largest amount anyone may type (₹10 crore in paise), well inside bigint.
+AMOUNT_MAX = 10_000_000_000
 
 
-def _title(instance: Any, attribute: attrs.Attribute[str], value: str) -> None:
-    if not value.strip():
-        raise ValueError("Give the item a title.")
-    if len(value) > TITLE_MAX:
-        raise ValueError(f"At most {TITLE_MAX} characters (got {len(value)}).")
-
-
-def _note(instance: Any, attribute: attrs.Attribute[str], value: str) -> None:
-    if len(value) > NOTE_MAX:
-        raise ValueError(f"At most {NOTE_MAX} characters (got {len(value)}).")
-
-
-@attrs.frozen
-class ItemIn:
-    """A new item: the POST body, and the console's create form."""
-
-    # An empty text box is an absent field: the default lets the validator say what is wrong.
-    title: str = attrs.field(default="", validator=_title,
-                             metadata={"description": "What the item is called."})
-    note: str = attrs.field(default="", validator=_note)
+def _amount(instance: Any, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("A whole number of paise.")
+    if not 1 <= value <= AMOUNT_MAX:
+        raise ValueError(f"Between 1 and {AMOUNT_MAX} paise.")
 
 
 @attrs.frozen
-class ItemOut:
-    """An item as the API shows it."""
+class BookingId:
+    """The ``{booking_id}`` of a path."""
+
+    booking_id: uuid.UUID
+
+
+@attrs.frozen
+class IntentId:
+    """The ``{intent_id}`` of a path."""
+
+    intent_id: uuid.UUID
+
+
+@attrs.frozen
+class ProviderName:
+    """The ``{provider}`` of the webhook path."""
+
+    provider: str = attrs.field(validator=v.in_(PROVIDER_NAMES))
+
+
+@attrs.frozen
+class IntentOut:
+    """A payment intent: what the app's checkout needs (``client``) and where it stands."""
 
     id: uuid.UUID
-    title: str
-    note: str
-    #: Who created it: ``user:<id>``, ``staff:<id>`` or ``system:<part>``.
-    created_by: str
+    booking_id: uuid.UUID
+    provider: str
+    #: The provider's order (Razorpay ``order_...``, Stripe ``pi_...``); None until made.
+    provider_order_id: str | None
+    amount_minor: int
+    currency: str
+    #: created, attempted, authorized, captured or failed.
+    status: str
+    captured_minor: int
+    refunded_minor: int
+    #: What the booking said when the money was captured: confirmed, or why it refused it
+    #: (the payment is then refunded in full).
+    booking_outcome: str | None
+    #: The provider's checkout data (order id, public key); never a secret.
+    client: dict[str, Any] | None
     created_at: dt.datetime
+    updated_at: dt.datetime
 
 
 @attrs.frozen
-class ItemPage:
-    """A page of items, newest first; ``next_cursor`` asks for the next one."""
+class RefundIn:
+    """A refund staff issue: an amount and a reason."""
 
-    items: list[ItemOut]
-    next_cursor: str | None
-
-
-@attrs.frozen
-class ListQuery:
-    """Keyset pagination: pass a page's ``next_cursor`` as ``cursor`` for the next page."""
-
-    limit: int | None = attrs.field(default=None, validator=v.optional([v.ge(1), v.le(100)]))
-    cursor: str | None = attrs.field(default=None, validator=v.optional(v.max_len(200)))
+    amount_minor: int = attrs.field(validator=_amount)
+    reason: str = attrs.field(validator=v.in_(MANUAL_REASONS))
 
 
 @attrs.frozen
-class ItemId:
-    """The ``{item_id}`` of a path."""
+class RefundOut:
+    """A refund and its state (pending until the provider reports it processed or failed)."""
 
-    item_id: uuid.UUID
+    id: uuid.UUID
+    intent_id: uuid.UUID
+    booking_id: uuid.UUID
+    provider: str
+    amount_minor: int
+    currency: str
+    #: pending, processed or failed.
+    status: str
+    reason: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
 
 
 @attrs.frozen
-class ActivityLine:
-    """One line of the activity log that the event handler keeps."""
+class WebhookAck:
+    """The answer to a provider's webhook: stored (or already stored: a duplicate)."""
 
-    item_id: uuid.UUID
-    line: str
-    recorded_at: dt.datetime
+    received: bool
+    duplicate: bool
+
+
+def intent_out(row: dict[str, Any]) -> IntentOut:
+    return IntentOut(**{f.name: row[f.name] for f in attrs.fields(IntentOut)})
+
+
+def refund_out(row: dict[str, Any]) -> RefundOut:
+    return RefundOut(**{f.name: row[f.name] for f in attrs.fields(RefundOut)})

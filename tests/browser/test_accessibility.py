@@ -11,6 +11,7 @@ element with axe's summary of what is wrong.
 from __future__ import annotations
 
 import base64
+import time
 import uuid
 from importlib import resources
 from pathlib import Path
@@ -24,7 +25,14 @@ from propmubi.config import Config
 from propmubi.ids import uuid7
 from propmubi.lifecycle import open_services
 from propmubi.plugins import PluginSet
+from propmubi_plugins.bookings import service as bookings
+from propmubi_plugins.bookings.models import HoldIn
 from propmubi_plugins.catalog import service as catalog
+from propmubi_plugins.catalog.units import models as units_models
+from propmubi_plugins.catalog.units import service as units_service
+from propmubi_plugins.payments import processing, sandbox_flow
+from propmubi_plugins.payments import service as payments
+from propmubi_plugins.payments.models import RefundIn
 from tests.browser.conftest import Console
 from tests.browser.test_catalog_browser import projects
 from tests.browser.test_console_browser import sign_in
@@ -120,8 +128,34 @@ async def seed(migrated: Config, plugins: PluginSet) -> dict[str, uuid.UUID]:
             (uuid.uuid4(), user_id))
         builder_id = await services.db.fetchval(
             "SELECT builder_id FROM catalog_projects WHERE id = %s", (in_review,))
+        booking_id, intent_id = await paid_booking(services, second, user_id)
     return {"project": in_review, "kyc": kyc_ids[0], "user": user_id, "builder": builder_id,
-            "published": second, "unit": unit_id}
+            "published": second, "unit": unit_id, "booking": booking_id, "intent": intent_id}
+
+
+async def paid_booking(services: Any, project_id: uuid.UUID, buyer_id: uuid.UUID
+                       ) -> tuple[uuid.UUID, uuid.UUID]:
+    """A booking of the published project, paid through the sandbox and partly refunded; the
+    booking's and the payment's ids."""
+    staff = Actor.staff(uuid7())
+    tower = await units_service.create_tower(services.context("catalog"), staff, project_id,
+                                             units_models.TowerIn(name="C", floors=4))
+    unit = await units_service.create_unit(
+        services.context("catalog"), staff, tower["id"], units_models.UnitIn(
+            code="C-401", unit_type="2BHK", bedrooms=2, carpet_area_sqft=700, floor=4,
+            price_minor=85_00_000_00))
+    unit_id = unit["id"]
+    buyer = Actor("user", str(buyer_id), frozenset({"buyer"}))
+    pay = services.context("payments")
+    booking = await bookings.hold(services.context("bookings"), buyer, HoldIn(unit_id=unit_id))
+    intent = await payments.create_intent(pay, buyer, booking.id)
+    await sandbox_flow.complete(pay, intent.id, "captured", time.time())
+    for row_id in await services.db.fetch("SELECT id FROM payments_events"):
+        async with services.db.transaction() as tx:
+            await processing.apply_event_in(pay, tx, row_id["id"])
+    await payments.request_refund(pay, Actor.system("seed"), intent.id,
+                                  RefundIn(amount_minor=500_00, reason="goodwill"), "seed-1")
+    return booking.id, intent.id
 
 
 async def test_every_console_page_passes_axe(page: Any, console: Console, migrated: Config,
@@ -148,7 +182,11 @@ async def test_every_console_page_passes_axe(page: Any, console: Console, migrat
                  "/console/moderation", f"/console/moderation/{project}",
                  "/console/builders", f"/console/builders/{builder}",
                  f"/console/projects/{project}", f"/console/units/{ids['unit']}",
-                 "/console/reference/notes"):
+                 "/console/reference/notes", "/console/bookings",
+                 "/console/bookings?status=confirmed", "/console/bookings/expiring",
+                 f"/console/bookings/{ids['booking']}", "/console/payments",
+                 f"/console/payments/{ids['intent']}", "/console/payments/refunds",
+                 "/console/payments/reconciliation"):
         await audit.visit(path)
     await audit.visit(f"/console/projects/{ids['published']}",
                       name="published project (Unpublish form)")

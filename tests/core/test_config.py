@@ -463,3 +463,17 @@ def test_redacted_plugin_settings(tmp_path: Path) -> None:
     blind = redacted(config)["plugins"]["settings"]["shop"]
     assert blind["api_key"] == "***" and blind["currency"] == "***"
     assert "k-123" not in json.dumps(blind)
+
+
+def test_redacted_nested_plugin_settings_and_secret_lists() -> None:
+    from propmubi_plugins.payments.providers.settings import RazorpaySettings
+    from propmubi_plugins.payments.settings import PaymentsSettings
+
+    settings = PaymentsSettings(razorpay=RazorpaySettings(
+        key_id="rzp_live_1", key_secret="top-secret", webhook_secrets=("old-s", "new-s")))
+    data = redacted(Config(), {"payments": settings})
+    razorpay = data["plugins"]["settings"]["payments"]["razorpay"]
+    assert razorpay["key_id"] == "rzp_live_1"
+    assert razorpay["key_secret"] == "***"
+    assert razorpay["webhook_secrets"] == ["***", "***"]
+    assert "top-secret" not in str(data) and "old-s" not in str(data)

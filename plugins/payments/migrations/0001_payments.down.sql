@@ -1,3 +1,4 @@
--- Undoes 0001_payments.sql (`propmubi migrate down --plugin payments --to 0`).
-DROP TABLE payments_activity;
-DROP TABLE payments_items;
+DROP TABLE payments_settlement_lines;
+DROP TABLE payments_refunds;
+DROP TABLE payments_events;
+DROP TABLE payments_intents;
