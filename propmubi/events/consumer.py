@@ -168,6 +168,9 @@ class Consumer:
         self.name = name or consumer_name()
         self.settings = services.config.events
         self._stopping = asyncio.Event()
+        # Entry ids this consumer is handling now: the retry loop must not claim its own
+        # entry back while the read loop is still on it (a slow handler is not a failure).
+        self._in_hand: set[str] = set()
 
     # -- setup --------------------------------------------------------------------------------
 
@@ -249,6 +252,14 @@ class Consumer:
 
     async def handle(self, group: Group, entries: list[Entry]) -> None:
         """Handle delivered entries: ack what is done, leave failures pending."""
+        ids = {entry_id for _, entry_id, _ in entries}
+        self._in_hand |= ids
+        try:
+            await self._handle(group, entries)
+        finally:
+            self._in_hand -= ids
+
+    async def _handle(self, group: Group, entries: list[Entry]) -> None:
         redis = self.services.redis
         done: list[tuple[str, str]] = []
         work: list[Work] = []
@@ -403,6 +414,8 @@ class Consumer:
             for item in pending:
                 entry_id, owner = item["message_id"], item["consumer"]
                 deliveries, idle = item["times_delivered"], item["time_since_delivered"] / 1000
+                if owner == self.name and entry_id in self._in_hand:
+                    continue  # still being handled here: slow, not failed
                 wait = backoff(settings, deliveries)
                 if owner != self.name:
                     wait = max(wait, settings.claim_idle)

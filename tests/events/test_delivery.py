@@ -262,3 +262,38 @@ async def test_a_deadlocked_batch_is_run_again_at_once(services):
     assert [r["event_id"] for r in rows] == [event_id]
     assert (await services.redis.xpending(tally.streams[0], "tally"))["pending"] == 0
     assert not await services.redis.hlen(services.keys.handler_errors("tally"))
+
+
+async def test_an_entry_still_being_handled_is_not_claimed_back_by_its_consumer(services):
+    """A slow handler is not a failed one: the retry loop skips the consumer's own entries
+    while its read loop is still handling them (no second, concurrent delivery)."""
+    bus = EventBus(services)
+    ledger = services.context("ledger")
+    account = uuid.uuid4()
+    await record(ledger, account, 1)
+    await bus.drain()
+    await record(ledger, account, 2)
+    g = group(bus, "tally")
+    redis = services.redis
+    async with services.db.transaction() as blocker:
+        # The handler's upsert of this account's row waits on this lock.
+        await blocker.execute("SELECT 1 FROM tally_latest WHERE account_id = %s FOR UPDATE",
+                              (account,))
+        assert await bus.relay.relay_once() == 1
+        reading = asyncio.create_task(bus.consumer.read_once(g, block=False))
+        backoff_ms = services.config.events.retry_base * 1000
+        for _ in range(500):  # until the entry is pending past its backoff (bounded)
+            items = await redis.xpending_range(g.streams[0], g.name, min="-", max="+",
+                                               count=10)
+            if items and items[0]["time_since_delivered"] > 2 * backoff_ms:
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("the entry never became pending")
+        assert await bus.consumer.retry_once(g) == 0
+    await reading
+    await bus.drain()
+    items = await redis.xpending_range(g.streams[0], g.name, min="-", max="+", count=10)
+    assert items == []
+    rows = await tally_effects(services)
+    assert [r["amount"] for r in rows] == [1, 2]
