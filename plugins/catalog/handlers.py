@@ -3,7 +3,8 @@ cache forgets what an event made stale (``search/handlers.py``), the stored phot
 projects and units are removed (``media/handlers.py``), a user who erased their account
 stops being the manager of a builder (the builder, a company, stays), and a builder-role
 user's KYC decisions (``auth.kyc_status_changed``) are recorded and move their builder's
-verified badge.
+verified badge, and a unit's new status recomputes its project's derived columns (needed when
+another plugin set it: a hold does not lock the project's row).
 
 The core runs the handlers of one event in the order listed, in the one transaction the bus
 gives the catalogue's consumer group.
@@ -21,6 +22,7 @@ from propmubi_plugins.catalog.events import BuilderVerificationChanged
 from propmubi_plugins.catalog.media import handlers as media
 from propmubi_plugins.catalog.search import handlers as search
 from propmubi_plugins.catalog.search.cache import invalidate_after_commit
+from propmubi_plugins.catalog.units import store as units_store
 
 Handler = Callable[[Tx, Delivery], Awaitable[Any]]
 
@@ -57,6 +59,14 @@ async def on_kyc_status_changed(tx: Tx, delivery: Delivery) -> None:
         invalidate_after_commit(delivery.ctx, tx, None)  # its projects may be in any city
 
 
+async def on_unit_status_changed(tx: Tx, delivery: Delivery) -> None:
+    """``catalog.unit_status_changed``: recompute the project's derived columns (units
+    available, price range) from its units. A status set by another plugin (a hold) leaves
+    them to this handler rather than locking the project row in the buyer's transaction;
+    recomputing from scratch makes a redelivery harmless."""
+    await units_store.recompute_derived(tx, [delivery.event.project_id])
+
+
 def handlers() -> Mapping[str, list[Handler]]:
     """Event type -> its handlers, in order."""
     return {
@@ -64,7 +74,7 @@ def handlers() -> Mapping[str, list[Handler]]:
         "catalog.project_updated": [search.on_project_changed],
         "catalog.project_deleted": [search.on_deleted, media.on_project_deleted],
         "catalog.units_deleted": [media.on_units_deleted],
-        "catalog.unit_status_changed": [search.on_project_changed],
+        "catalog.unit_status_changed": [on_unit_status_changed, search.on_project_changed],
         "catalog.price_changed": [search.on_project_changed],
         "auth.user_erased": [on_user_erased],
         "auth.kyc_status_changed": [on_kyc_status_changed],

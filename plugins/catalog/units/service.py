@@ -40,6 +40,7 @@ from propmubi_plugins.catalog.events import (
     UnitsDeleted,
     UnitStatusChanged,
 )
+from propmubi_plugins.catalog.search import store as search_store
 from propmubi_plugins.catalog.search.cache import invalidate_after_commit
 from propmubi_plugins.catalog.state import Ctx
 from propmubi_plugins.catalog.units import csv_import, store
@@ -343,19 +344,27 @@ async def set_unit_status(ctx: Ctx, actor: Actor, unit_id: uuid.UUID, data: Unit
 async def set_unit_status_in(ctx: Ctx, tx: Tx, actor: Actor, unit_id: uuid.UUID, status: str
                              ) -> dict[str, Any] | None:
     """The same in a caller's transaction, without permission checks (other plugins through
-    ``api.py``: bookings holding and selling units). None for an unknown unit."""
+    ``api.py``: bookings holding and selling units). None for an unknown unit.
+
+    Only the unit's row is locked, never its project's: holds of a project's units by many
+    buyers at once must not queue behind one row. The project's derived columns (units
+    available, price range) follow from ``catalog.unit_status_changed`` in the worker
+    (:func:`propmubi_plugins.catalog.handlers.on_unit_status_changed`), within a second.
+    """
     if status not in UNIT_STATUSES:
         raise ValueError(f"unknown unit status {status!r}")
-    row = await store.unit(tx, unit_id)
-    if row is None:
-        return None
-    parent = await projects_store.project(tx, row["project_id"], lock=True)
-    current = await store.unit(tx, unit_id)
-    if parent is None or current is None:
+    current = await store.unit(tx, unit_id, lock=True)
+    if current is None:
         return None
     if current["status"] == status:
         return current
-    return await _apply_unit_changes(ctx, tx, actor, parent, current, {"status": status})
+    row = await store.update_unit(tx, unit_id, {"status": status})
+    city = await search_store.project_city(tx, current["project_id"])
+    invalidate_after_commit(ctx, tx, city)
+    await ctx.publish(tx, UnitStatusChanged(
+        project_id=current["project_id"], unit_id=unit_id, old_status=current["status"],
+        new_status=status), actor=actor.ref)
+    return row
 
 
 async def delete_unit(ctx: Ctx, actor: Actor, unit_id: uuid.UUID) -> None:

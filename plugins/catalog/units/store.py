@@ -96,12 +96,12 @@ async def insert_units(tx: Tx, units: Sequence[dict[str, Any]]) -> None:
             "currency", "status")])
 
 
-async def unit(q: Q, unit_id: uuid.UUID) -> dict[str, Any] | None:
-    """One unit, with its tower's floor count."""
+async def unit(q: Q, unit_id: uuid.UUID, lock: bool = False) -> dict[str, Any] | None:
+    """One unit, with its tower's floor count; ``lock``: its row locked (not the tower's)."""
     return await q.fetchrow(
         f"SELECT {_UNIT_COLUMNS}, t.floors AS tower_floors, t.name AS tower_name "
-        "FROM catalog_units u JOIN catalog_towers t ON t.id = u.tower_id WHERE u.id = %s",
-        (unit_id,))
+        "FROM catalog_units u JOIN catalog_towers t ON t.id = u.tower_id WHERE u.id = %s"
+        + (" FOR UPDATE OF u" if lock else ""), (unit_id,))
 
 
 async def update_unit(tx: Tx, unit_id: uuid.UUID, changes: dict[str, Any]
