@@ -4,7 +4,9 @@ credentials.
 Precedence, lowest first: the defaults below, the TOML file,
 ``$CREDENTIALS_DIRECTORY/<section>.<key>`` files (systemd ``LoadCredential=``), then
 ``PROPMUBI_<SECTION>__<KEY>`` environment variables. A plugin's ``[plugins.<name>]`` table takes
-the same overrides as ``plugins.<name>.<key>`` files and ``PROPMUBI_PLUGINS__<NAME>__<KEY>``.
+the same overrides as ``plugins.<name>.<key>`` files and ``PROPMUBI_PLUGINS__<NAME>__<KEY>``
+(a key of a nested table adds its parts: ``plugins.payments.razorpay.key_secret``,
+``PROPMUBI_PLUGINS__PAYMENTS__RAZORPAY__KEY_SECRET``).
 Every problem is reported as one :class:`ConfigError` naming the key.
 """
 
@@ -441,7 +443,8 @@ def _overlay_credentials(tree: dict[str, Any], directory: str) -> None:
             continue
         if len(parts) == 2 and parts[1] in known[parts[0]]:
             _set_path(tree, parts, _read_credential(path))
-        elif len(parts) == 3 and parts[0] == "plugins" and all(parts):
+        elif len(parts) >= 3 and parts[0] == "plugins" and all(parts):
+            # plugins.<name>.<key>, or a key of a nested table: plugins.payments.razorpay.key_secret
             _set_path(tree, ["plugins", "settings", *parts[1:]], _read_credential(path))
 
 
@@ -459,11 +462,12 @@ def _overlay_env(tree: dict[str, Any], environ: Mapping[str, str]) -> None:
             if parts[1] not in known[section]:
                 raise ConfigError(f"{name}: unknown key {section}.{parts[1]}")
             _set_path(tree, parts, value)
-        elif section == "plugins" and len(parts) == 3 and all(parts):
-            _set_path(tree, ["plugins", "settings", parts[1], parts[2]], value)
+        elif section == "plugins" and len(parts) >= 3 and all(parts):
+            # PROPMUBI_PLUGINS__<NAME>__<KEY>, or a nested table's key (..__RAZORPAY__KEY_ID)
+            _set_path(tree, ["plugins", "settings", *parts[1:]], value)
         else:
             raise ConfigError(f"{name}: expected PROPMUBI_<SECTION>__<KEY> "
-                              "or PROPMUBI_PLUGINS__<NAME>__<KEY>")
+                              "or PROPMUBI_PLUGINS__<NAME>__<KEY>[__<KEY>...]")
 
 
 def _check_sections(tree: dict[str, Any]) -> None:

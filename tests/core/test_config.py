@@ -477,3 +477,15 @@ def test_redacted_nested_plugin_settings_and_secret_lists() -> None:
     assert razorpay["key_secret"] == "***"
     assert razorpay["webhook_secrets"] == ["***", "***"]
     assert "top-secret" not in str(data) and "old-s" not in str(data)
+
+
+def test_nested_plugin_keys_from_the_environment_and_credential_files(tmp_path: Path) -> None:
+    from propmubi_plugins.payments.settings import PaymentsSettings
+
+    config = load_config(environ={"PROPMUBI_PLUGINS__PAYMENTS__RAZORPAY__KEY_SECRET": "s1"},
+                         use_default_path=False)
+    assert plugin_settings(config, "payments", PaymentsSettings).razorpay.key_secret == "s1"
+    (tmp_path / "plugins.payments.razorpay.key_secret").write_text("s2\n")
+    config = load_config(environ={"CREDENTIALS_DIRECTORY": str(tmp_path)},
+                         use_default_path=False)
+    assert plugin_settings(config, "payments", PaymentsSettings).razorpay.key_secret == "s2"
