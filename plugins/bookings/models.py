@@ -33,11 +33,6 @@ CANCEL_REASONS = ("buyer_request", "financing_refused", "changed_mind", "duplica
 NOTE_MAX = 1000
 
 
-def _optional_status(instance: Any, attribute: attrs.Attribute, value: str | None) -> None:
-    if value is not None and value not in STATUSES:
-        raise ValueError(f"must be one of: {', '.join(STATUSES)}")
-
-
 @json_schema(maxLength=NOTE_MAX)
 def _note(instance: Any, attribute: attrs.Attribute, value: str | None) -> None:
     if value is not None and len(value) > NOTE_MAX:
@@ -69,7 +64,7 @@ class CancelIn:
 class BookingQuery:
     """Keyset pagination (pass ``next_cursor`` back as ``cursor``) and a status filter."""
 
-    status: str | None = attrs.field(default=None, validator=_optional_status)
+    status: str | None = attrs.field(default=None, validator=v.optional(v.in_(STATUSES)))
     limit: int | None = attrs.field(default=None, validator=v.optional([v.ge(1), v.le(100)]))
     cursor: str | None = attrs.field(default=None, validator=v.optional(v.max_len(200)))
 

@@ -54,7 +54,7 @@ async def release(request: web.Request, ctx: Ctx, params: BookingId) -> None:
 
 
 @routes.get("/bookings", query=BookingQuery, response=BookingPage, roles=ANYONE,
-            errors=[400])
+            errors=[422])
 async def list_bookings(request: web.Request, ctx: Ctx, query: BookingQuery) -> BookingPage:
     """My bookings, newest first (keyset pages: pass ``next_cursor`` back as ``cursor``)."""
     return await service.list_bookings(ctx, signed_in(request), query)

@@ -28,7 +28,6 @@ from propmubi import cursors
 from propmubi.actors import Actor
 from propmubi.db import DatabaseError, Tx
 from propmubi.errors import (
-    BadRequest,
     FieldError,
     Forbidden,
     NotFound,
@@ -228,8 +227,9 @@ def _position(cursor: str | None) -> tuple[dt.datetime, uuid.UUID] | None:
     try:
         return cursors.unpack_position(cursor)
     except ValueError:
-        raise BadRequest("the cursor is not a page of this list; start from the first "
-                         "page") from None
+        raise ValidationFailed([FieldError(
+            "query", "cursor", "not a cursor from this list; start from the first page")]
+        ) from None
 
 
 async def bookings_rows(ctx: Ctx, actor: Actor, *, status: str | None,
@@ -260,7 +260,8 @@ async def list_bookings(ctx: Ctx, actor: Actor, query: BookingQuery) -> BookingP
     """The actor's bookings, newest first, a keyset page at a time (see
     :func:`bookings_rows`).
 
-    :raises BadRequest: the cursor is not one this list handed out.
+    :raises ValidationFailed: the cursor is not one this list handed out (422 naming
+        ``cursor``).
     """
     after = _position(query.cursor)
     size = query.limit or ctx.settings.page_size

@@ -343,7 +343,7 @@ import uuid
 from propmubi import cursors
 from propmubi.actors import Actor
 from propmubi.db import Tx
-from propmubi.errors import BadRequest, Forbidden, NotFound
+from propmubi.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from propmubi.ids import uuid7
 from propmubi_plugins.${name} import store
 from propmubi_plugins.${name}.events import ItemCreated
@@ -391,15 +391,17 @@ async def list_items(ctx: Ctx, actor: Actor | None, cursor: str | None,
 
     :param cursor: the previous page's ``next_cursor``; None for the first page.
     :param limit: items per page; None for ``plugins.${name}.page_size``.
-    :raises BadRequest: the cursor is not one this list handed out.
+    :raises ValidationFailed: the cursor is not one this list handed out (422 naming
+        ``cursor``).
     """
     after = None
     if cursor is not None:
         try:
             after = cursors.unpack_position(cursor)
         except ValueError:
-            raise BadRequest("the cursor is not a page of this list; start from the first "
-                             "page") from None
+            raise ValidationFailed([FieldError(
+                "query", "cursor", "not a cursor from this list; start from the first page")]
+            ) from None
     size = limit or ctx.settings.page_size
     rows = await store.page(ctx.db, after, size + 1)  # one more tells whether a page follows
     items = [ItemOut(**row) for row in rows[:size]]
@@ -523,7 +525,7 @@ def _caller(request: web.Request) -> Actor | None:
 
 
 @routes.get("/${name}/items", query=ListQuery, response=ItemPage,
-            errors=[400])
+            errors=[422])
 async def list_items(request: web.Request, ctx: Ctx, query: ListQuery) -> ItemPage:
     """Items, newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
     return await service.list_items(ctx, _caller(request), query.cursor, query.limit)

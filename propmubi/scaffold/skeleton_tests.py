@@ -130,7 +130,7 @@ from typing import Any
 import pytest
 
 from propmubi.actors import Actor
-from propmubi.errors import BadRequest, Forbidden
+from propmubi.errors import Forbidden, ValidationFailed
 from propmubi.types import Principal
 from propmubi_plugins.${name} import api, seed, service
 from propmubi_plugins.${name}.models import ItemIn
@@ -174,7 +174,7 @@ async def test_only_staff_create(ctx):
 
 
 async def test_a_foreign_cursor_is_refused(ctx):
-    with pytest.raises(BadRequest):
+    with pytest.raises(ValidationFailed):
         await service.list_items(ctx, None, "not-a-cursor", None)
 
 

@@ -181,4 +181,5 @@ async def test_my_bookings_are_listed_newest_first_a_page_at_a_time(client, buye
     other = await make_user()
     assert (await (await client.get(BOOKINGS, headers=other.headers)).json())["items"] == []
     response = await client.get(BOOKINGS, params={"cursor": "junk"}, headers=buyer.headers)
-    assert response.status == 400
+    assert response.status == 422
+    assert (await response.json())["errors"][0]["field"] == "cursor"
