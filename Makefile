@@ -10,7 +10,7 @@ BIN     = $(VENV)/bin
 # The web port of `make dev`; empty: the configuration's http.port.
 PORT   ?=
 
-.PHONY: dev test lint bench bench-auth bench-catalog clean-var
+.PHONY: dev test lint bench bench-auth bench-catalog bench-bookings clean-var
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ bench-auth: $(VENV)/.installed-test
 bench-catalog: $(VENV)/.installed-test
 	scripts/bench-system-deps
 	$(BIN)/python tests/bench/bench_catalog.py
+
+# A burst of a few thousand requests from a Python client (no wrk needed).
+bench-bookings: $(VENV)/.installed-test
+	$(BIN)/python tests/bench/bench_bookings.py
 
 clean-var:
 	rm -rf var
