@@ -74,7 +74,8 @@ def propmubi_event_types() -> list[type]:
 
 @hookimpl
 def propmubi_event_handlers() -> Mapping[str, Any]:
-    """Apply provider events, send refunds, refund cancelled bookings."""
+    """Apply provider events, capture authorised payments, send refunds, refund cancelled
+    bookings."""
     return handlers.subscriptions()
 
 

@@ -30,8 +30,8 @@ from propmubi_plugins.payments.events import (
     RefundFailed,
     RefundProcessed,
 )
-from propmubi_plugins.payments.providers.base import ProviderError
-from propmubi_plugins.payments.service import refund_in
+from propmubi_plugins.payments.providers.base import ProviderError, WebhookEvent
+from propmubi_plugins.payments.service import refund_in, store_event_in
 from propmubi_plugins.payments.state import Ctx
 
 #: Who acts when the worker applies provider events.
@@ -164,6 +164,38 @@ async def settle_refund_in(ctx: Ctx, tx: Tx, refund: dict[str, Any], processed: 
     await store.update_intent(tx, intent["id"], now,
                               refunded_minor=intent["refunded_minor"] - refund["amount_minor"])
     await ctx.publish(tx, RefundFailed(**refs), actor=SYSTEM.ref)
+
+
+async def capture_in(ctx: Ctx, tx: Tx, intent_id: uuid.UUID) -> None:
+    """Capture an authorised payment (a provider set to capture by hand, or a late
+    authorisation). What the provider answers goes through the webhook path as a stored
+    ``capture:`` event, so the booking learns of it exactly as of a webhook; the provider's
+    own ``payment.captured`` webhook then changes nothing. A provider that is down raises (the
+    bus retries); one that refuses leaves the intent authorised for the poll and staff."""
+    intent = await store.intent_for_update(tx, intent_id)
+    if intent is None or intent["status"] != "authorized" or not intent["provider_payment_id"]:
+        return
+    provider = ctx.state.providers.get(intent["provider"])
+    if provider is None:
+        raise RuntimeError(f"intent {intent_id}: provider {intent['provider']!r} is not "
+                           "configured in this process")
+    try:
+        seen = await provider.capture(intent["provider_payment_id"], intent["amount_minor"],
+                                      intent["currency"])
+    except ProviderError as exc:
+        if exc.retryable:
+            raise
+        ctx.log.error("payments: %s refused to capture %s: %s", intent["provider"],
+                      intent["provider_payment_id"], exc)
+        return
+    if seen.status != "captured":
+        return
+    event = WebhookEvent(
+        event_id=f"capture:{intent['provider_payment_id']}", kind="payment.captured",
+        order_id=intent["provider_order_id"], payment_id=intent["provider_payment_id"],
+        refund_id=None, amount_minor=seen.amount_minor or intent["amount_minor"],
+        currency=intent["currency"], raw_type="capture")
+    await store_event_in(ctx, tx, intent["provider"], event, b'{"source": "capture"}')
 
 
 async def send_refund_in(ctx: Ctx, tx: Tx, refund_id: uuid.UUID) -> None:

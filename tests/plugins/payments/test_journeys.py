@@ -120,3 +120,23 @@ async def test_journey_4_cancel_under_the_policy_and_refund(
     refund_calls = [c for c in calls if c.path.endswith("/refund")]
     assert len(refund_calls) == 1
     assert refund_calls[0].headers.get("X-Refund-Idempotency")
+
+
+async def test_an_authorised_razorpay_payment_is_captured_once(
+        client: Any, buyer: Any, project: Any, razorpay_sim: Any, event_bus: Any) -> None:
+    booking = await _find_and_hold(client, buyer)
+    intent = await open_intent(client, buyer, booking["id"])
+    await deliver(client, "razorpay", razorpay_sim.pay(intent["provider_order_id"],
+                                                       "authorized"))
+    await event_bus.drain()
+    captures = [c for c in razorpay_sim.calls("POST", "/v1/payments/")
+                if c.path.endswith("/capture")]
+    assert len(captures) == 1
+    assert (await booking_of(client, buyer, booking["id"]))["status"] == "confirmed"
+    # Razorpay's own payment.captured webhook for that capture changes nothing more.
+    assert razorpay_sim.webhooks[-1].event_type == "payment.captured"
+    await deliver(client, "razorpay", razorpay_sim.webhooks[-1])
+    await event_bus.drain()
+    db = client.app[SERVICES].db
+    assert await db.fetchval("SELECT count(*) FROM core_outbox WHERE type ="
+                             " 'payments.payment_captured'") == 1

@@ -120,7 +120,7 @@ async def test_transitions_only_move_forward(client: Any, buyer: Any, hold: Any,
     assert outcomes[0].startswith("captured") and outcomes[1] == "ignored: a failure after captured"
 
 
-async def test_a_late_authorisation_after_a_failure_is_accepted(
+async def test_a_late_authorisation_after_a_failure_is_accepted_and_captured(
         client: Any, buyer: Any, hold: Any, event_bus: Any) -> None:
     booking = await hold(buyer)
     intent = await open_intent(client, buyer, booking["id"])
@@ -130,8 +130,14 @@ async def test_a_late_authorisation_after_a_failure_is_accepted(
     await sandbox_flow.complete(ctx, intent["id"], "authorized", time.time())
     await event_bus.drain()
     db = client.app[SERVICES].db
+    outcomes = [r["outcome"] for r in await db.fetch(
+        "SELECT outcome FROM payments_events ORDER BY received_at, id")]
+    assert outcomes[:2] == ["failed", "authorized late"]
+    # The worker captured the authorised payment; its answer confirmed the booking.
+    assert outcomes[2] == "captured: booking confirmed"
     assert await db.fetchval("SELECT status FROM payments_intents WHERE id = %s",
-                             (intent["id"],)) == "authorized"
+                             (intent["id"],)) == "captured"
+    assert (await booking_of(client, buyer, booking["id"]))["status"] == "confirmed"
 
 
 async def test_webhook_refusals(client: Any, buyer: Any, hold: Any) -> None:
