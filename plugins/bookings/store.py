@@ -30,8 +30,10 @@ UPDATABLE = ("expires_at", "extensions_used", "captured_minor", "refunded_minor"
 async def set_lock_timeout(tx: Tx, ms: int) -> str:
     """Set ``lock_timeout`` for the rest of ``tx`` (or until :func:`restore_lock_timeout`);
     the value it had."""
-    before = await tx.fetchval("SELECT current_setting('lock_timeout')")
-    await tx.execute("SELECT set_config('lock_timeout', %s, true)", (f"{int(ms)}ms",))
+    # One round trip: the scalar subquery is an init plan, read before set_config runs.
+    before = await tx.fetchval(
+        "SELECT (SELECT current_setting('lock_timeout')) AS before,"
+        " set_config('lock_timeout', %s, true)", (f"{int(ms)}ms",))
     return str(before)
 
 

@@ -22,8 +22,8 @@ simulator holds the HTTP call), then kills it, releases the lock and restarts.
    booking.
 3. ``test_serve_killed_during_holds_...``: 50 buyers hold 50 units at once through a
    ``propmubi serve`` process. The 25 units of one project are stuck halfway (the test locks
-   their project's row, which a hold takes after writing the booking and its history, before
-   the unit's status and the event); the other project's 25 commit. SIGKILL. Checked before and
+   their rows in the catalogue, which a hold locks after writing the booking and its history,
+   before the unit's status and the event); the other project's 25 commit. SIGKILL. Checked before and
    after a restart: no half-written hold (a booking, its history row, the unit's ``held``
    status and its two events exist together or not at all), at most one live booking per
    unit, and a buyer can hold a stuck unit afterwards while a held one stays refused.
@@ -539,9 +539,9 @@ async def test_serve_killed_during_holds_leaves_no_half_written_hold(
     connector = aiohttp.TCPConnector(limit=len(every_unit))
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session, \
             db.transaction() as tx:
-        # A hold takes its project's row lock after writing the booking and its history,
+        # A hold takes its unit's row lock after writing the booking and its history,
         # before the unit's status and the events: the stuck project's holds wait there.
-        await tx.execute("SELECT id FROM catalog_projects WHERE id = %s FOR UPDATE",
+        await tx.execute("SELECT id FROM catalog_units WHERE project_id = %s FOR UPDATE",
                          (stuck_project,))
         requests = [asyncio.create_task(take(session, u)) for u in every_unit]
 
@@ -554,8 +554,8 @@ async def test_serve_killed_during_holds_leaves_no_half_written_hold(
 
         waiting = await until(halfway, "one project's holds to commit and the other's to "
                                        "wait halfway")
-        # Each waits for the project row having written its booking and history rows.
-        assert all(w["wrote"] and "FOR UPDATE OF p" in w["query"] for w in waiting), waiting
+        # Each waits for its unit's row having written its booking and history rows.
+        assert all(w["wrote"] and "FOR UPDATE OF u" in w["query"] for w in waiting), waiting
         sigkill(server)
         answers = await asyncio.gather(*requests, return_exceptions=True)
     # The lock is released; the killed server's sessions roll back.
