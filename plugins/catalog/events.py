@@ -67,7 +67,7 @@ class UnitsDeleted:
     tower_id: uuid.UUID | None = None
 
 
-@event("catalog.unit_status_changed", version=1, aggregate="project_id")
+@event("catalog.unit_status_changed", version=1, aggregate="unit_id")
 @attrs.frozen
 class UnitStatusChanged:
     """A unit's status moved (available, held, booked, sold, blocked)."""
