@@ -387,17 +387,22 @@ def _strict_converter() -> cattrs.Converter:
                     value = json.loads(text)
                 except ValueError as exc:
                     raise ValueError(f"expected a JSON list of strings: {exc}") from None
-            else:
-                value = [part.strip() for part in text.split(",") if part.strip()]
+            else:  # "a,b", or one per line (a credential file)
+                value = [part.strip() for part in text.replace("\n", ",").split(",")
+                         if part.strip()]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"expected a list of strings, got {value!r}")
         return value
+
+    def _tuple_of_str(value: Any, _: type) -> tuple[str, ...]:
+        return tuple(_list_of_str(list(value) if isinstance(value, tuple) else value, _))
 
     conv.register_structure_hook(bool, _bool)
     conv.register_structure_hook(int, _int)
     conv.register_structure_hook(float, _float)
     conv.register_structure_hook(str, _str)
     conv.register_structure_hook_func(lambda t: t == list[str], _list_of_str)
+    conv.register_structure_hook_func(lambda t: t == tuple[str, ...], _tuple_of_str)
     conv.register_structure_hook_func(_is_literal, _literal)
     return conv
 

@@ -489,3 +489,13 @@ def test_nested_plugin_keys_from_the_environment_and_credential_files(tmp_path: 
     config = load_config(environ={"CREDENTIALS_DIRECTORY": str(tmp_path)},
                          use_default_path=False)
     assert plugin_settings(config, "payments", PaymentsSettings).razorpay.key_secret == "s2"
+
+
+def test_several_webhook_secrets_in_one_variable_during_a_rotation() -> None:
+    from propmubi_plugins.payments.settings import PaymentsSettings
+
+    config = load_config(environ={
+        "PROPMUBI_PLUGINS__PAYMENTS__STRIPE__WEBHOOK_SECRETS": "whsec_new, whsec_old"},
+        use_default_path=False)
+    settings = plugin_settings(config, "payments", PaymentsSettings)
+    assert settings.stripe.webhook_secrets == ("whsec_new", "whsec_old")

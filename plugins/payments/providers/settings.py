@@ -24,9 +24,11 @@ def _http_url(instance: Any, attribute: attrs.Attribute[str], value: str) -> Non
 
 
 def _secrets(value: Any) -> tuple[str, ...]:
-    """A list from TOML (or one string) as a tuple of non-empty secrets."""
-    items = (value,) if isinstance(value, str) else tuple(value)
-    return tuple(item for item in items if item)
+    """A list from TOML, or one string (a variable or a credential file) holding one secret
+    or several separated by commas or line breaks (during a rotation), as a tuple of
+    non-empty secrets."""
+    items = value.replace(",", "\n").splitlines() if isinstance(value, str) else tuple(value)
+    return tuple(item.strip() for item in items if item.strip())
 
 
 @attrs.frozen
