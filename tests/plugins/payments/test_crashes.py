@@ -23,8 +23,8 @@ simulator holds the HTTP call), then kills it, releases the lock and restarts.
 3. ``test_serve_killed_during_holds_...``: 50 buyers hold 50 units at once through a
    ``propmubi serve`` process. The 25 units of one project are stuck halfway (the test locks
    their rows in the catalogue, which a hold locks after writing the booking and its history,
-   before the unit's status and the event); the other project's 25 commit. SIGKILL. Checked before and
-   after a restart: no half-written hold (a booking, its history row, the unit's ``held``
+   before the unit's status and the event); the other project's 25 commit. SIGKILL. Checked
+   before and after a restart: no half-written hold (a booking, its history row, the unit's ``held``
    status and its two events exist together or not at all), at most one live booking per
    unit, and a buyer can hold a stuck unit afterwards while a held one stays refused.
 
