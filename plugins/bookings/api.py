@@ -65,11 +65,13 @@ async def record_payment_in(ctx: PluginContext[Any, Any], tx: Tx, actor: Actor,
 
 async def record_refund_in(ctx: PluginContext[Any, Any], tx: Tx, actor: Actor,
                            booking_id: uuid.UUID, *, refund_id: uuid.UUID,
-                           amount_minor: int) -> None:
-    """A refund of this booking was processed (idempotent per ``refund_id``); a cancelled
-    booking whose refunds reach its ``refund_minor`` becomes refunded.
+                           amount_minor: int, cancellation: bool) -> None:
+    """A refund of this booking was processed (idempotent per ``refund_id``).
+    ``cancellation``: it pays out the booking's cancellation (the refund of a payment the
+    booking refused does not count, even when the booking is cancelled by now); a cancelled
+    booking whose cancellation refunds reach its ``refund_minor`` becomes refunded.
 
     :raises NotFound: no such booking.
     """
     await settlement.record_refund_in(_own(ctx), tx, actor, booking_id, refund_id=refund_id,
-                                      amount_minor=amount_minor)
+                                      amount_minor=amount_minor, cancellation=cancellation)

@@ -173,17 +173,20 @@ async def _apply_payment(ctx: Ctx, tx: Tx, actor: Actor, row: dict[str, Any],
 
 
 async def record_refund_in(ctx: Ctx, tx: Tx, actor: Actor, booking_id: uuid.UUID, *,
-                           refund_id: uuid.UUID, amount_minor: int) -> None:
+                           refund_id: uuid.UUID, amount_minor: int,
+                           cancellation: bool) -> None:
     """Record a processed refund of a booking, in the caller's transaction (once per refund
-    id). A refund of a cancelled booking counts towards its ``refund_minor``; when they reach
-    it, the booking becomes refunded (``bookings.booking_refunded``).
+    id). A cancellation's refund of a cancelled booking counts towards its ``refund_minor``;
+    when they reach it, the booking becomes refunded (``bookings.booking_refunded``). The
+    refund of a payment the booking refused (a second payment, a late one) is recorded but
+    pays nothing of the cancellation back, whenever it is processed.
 
     :raises NotFound: no such booking.
     """
     money.amount(amount_minor)
     async with locking(ctx, tx):
         row = await _locked(tx, booking_id)
-        cancelled = row["status"] == "cancelled"
+        cancelled = cancellation and row["status"] == "cancelled"
         if not await store.add_refund(tx, refund_id, booking_id, amount_minor, cancelled,
                                       ctx.clock.now()):
             return

@@ -154,7 +154,8 @@ async def settle_refund_in(ctx: Ctx, tx: Tx, refund: dict[str, Any], processed: 
         await store.update_refund(tx, refund["id"], now, status="processed", **ids)
         await bookings.record_refund_in(ctx, tx, SYSTEM, refund["booking_id"],
                                         refund_id=refund["id"],
-                                        amount_minor=refund["amount_minor"])
+                                        amount_minor=refund["amount_minor"],
+                                        cancellation=refund["reason"] == "cancellation")
         await ctx.publish(tx, RefundProcessed(**refs), actor=SYSTEM.ref)
         return
     await store.update_refund(tx, refund["id"], now, status="failed", failure_reason=failure,

@@ -160,13 +160,19 @@ async def test_refunds_complete_a_cancellation(client, ctx, other_ctx, event_bus
     cancelled = await cancel(ctx, buyer.actor, booking_id, CancelIn(reason_code="other"))
     # Past the 48 h free window: max(10,000 rupees, 2 % of the 85 lakh price = 1.7 lakh).
     assert (cancelled.fee_minor, cancelled.refund_minor) == (1_70_000_00, 6_80_000_00)
-    first, second = uuid.uuid4(), uuid.uuid4()
+    first, second, refused = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 
-    async def refund(refund_id, amount):
+    async def refund(refund_id, amount, cancellation=True):
         async with other_ctx.db.transaction() as tx:
             await api.record_refund_in(other_ctx, tx, PAYMENTS, booking_id,
-                                       refund_id=refund_id, amount_minor=amount)
+                                       refund_id=refund_id, amount_minor=amount,
+                                       cancellation=cancellation)
 
+    # The refund of a second payment the booking refused, processed after the cancellation:
+    # recorded, but it pays nothing of the cancellation back.
+    await refund(refused, 8_50_000_00, cancellation=False)
+    row = await api.booking(ctx.db, booking_id)
+    assert (row["status"], row["refunded_minor"]) == ("cancelled", 0)
     await refund(first, 6_00_000_00)
     await refund(first, 6_00_000_00)  # the same refund again: nothing more
     row = await api.booking(ctx.db, booking_id)
