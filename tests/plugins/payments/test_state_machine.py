@@ -54,6 +54,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 import attrs
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -87,7 +88,7 @@ FEE_TERMS = {"amount_kind": "percent", "amount_bps": 1000, "free_cancel_hours": 
 #: Whether another buyer tries it (a 404, nothing changes): now and then.
 OTHER = st.sampled_from([False, False, False, True])
 STATS: Counter = Counter()
-STEP_TIMEOUT = 30.0  # seconds one step may take before the test fails (a hang, not a figure)
+STEP_TIMEOUT = 120.0  # seconds one step may take before the test fails (a hang, not a figure)
 
 
 # -------------------------------------------------------------------------------------------------
@@ -815,10 +816,13 @@ def check_at_rest(snap: Snapshot) -> None:
             assert i["refunded_minor"] == i["captured_minor"], i
 
 
+# A hang guard, not a figure: about 15 s on an idle 2-core machine, several times that when
+# every core is busy.
+@pytest.mark.timeout(600)
 async def test_bookings_and_payments_match_the_model(client: Any, builder: Any, make_user: Any,
                                                      make_project: Any, event_bus: Any) -> None:
     loop = asyncio.get_running_loop()
-    run_settings = settings(max_examples=60, stateful_step_count=50, deadline=None,
+    run_settings = settings(max_examples=30, stateful_step_count=40, deadline=None,
                             database=None, phases=[Phase.generate], report_multiple_bugs=False,
                             suppress_health_check=[HealthCheck.too_slow,
                                                    HealthCheck.filter_too_much])
