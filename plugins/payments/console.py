@@ -146,7 +146,7 @@ async def today(request: web.Request, ctx: Ctx) -> dict[str, Any]:
     row = await ctx.db.fetchrow(
         "SELECT (SELECT count(*) FROM payments_intents WHERE status = 'captured'"
         "        AND updated_at >= %s) AS captured,"
-        " (SELECT coalesce(sum(captured_minor), 0) FROM payments_intents"
+        " (SELECT coalesce(sum(captured_minor), 0)::bigint FROM payments_intents"
         "        WHERE status = 'captured' AND updated_at >= %s) AS captured_minor,"
         " (SELECT count(*) FROM payments_refunds WHERE created_at >= %s) AS refunds,"
         " (SELECT count(*) FROM payments_refunds WHERE status = 'failed') AS failed_refunds",

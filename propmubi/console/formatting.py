@@ -5,6 +5,7 @@ timestamps and ``exact_money(minor, currency)`` for amounts. Amounts are integer
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 
 __all__ = ["GLOBALS", "exact", "when"]
 
@@ -14,11 +15,15 @@ def when(at: dt.datetime | None) -> str:
     return at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if at else "—"
 
 
-def exact(minor: int | None, currency: str = "INR") -> str:
+def exact(minor: int | decimal.Decimal | None, currency: str = "INR") -> str:
     """``₹1,25,000.50`` for rupees (Indian digit grouping), ``12,500.00 USD`` otherwise;
     ``—`` for None. Integer arithmetic only."""
     if minor is None:
         return "—"
+    if not isinstance(minor, int):  # a SQL sum() of bigint is numeric: a Decimal
+        if minor != int(minor):
+            raise ValueError(f"an amount in minor units is a whole number, not {minor!r}")
+        minor = int(minor)
     sign = "-" if minor < 0 else ""
     whole, paise = divmod(abs(minor), 100)
     if currency.strip().upper() != "INR":

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -30,3 +32,11 @@ def test_when_is_utc() -> None:
     ist = dt.timezone(dt.timedelta(hours=5, minutes=30))
     assert when(dt.datetime(2026, 12, 4, 20, 0, tzinfo=ist)) == "2026-12-04 14:30 UTC"
     assert when(None) == "—"
+
+
+def test_money_from_a_sql_sum_is_shown_and_a_fraction_refused() -> None:
+    """PostgreSQL's sum() of bigint is numeric (a Decimal in Python): shown the same;
+    a fractional amount of paise is a bug, said so, never rounded."""
+    assert exact(decimal.Decimal(8_50_000_00)) == "₹8,50,000.00"
+    with pytest.raises(ValueError, match="whole number"):
+        exact(decimal.Decimal("10.5"))
