@@ -10,7 +10,7 @@ BIN     = $(VENV)/bin
 # The web port of `make dev`; empty: the configuration's http.port.
 PORT   ?=
 
-.PHONY: dev test lint bench bench-auth bench-catalog bench-bookings clean-var
+.PHONY: dev test lint bench bench-auth bench-catalog bench-bookings bench-enquiries clean-var
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ bench-catalog: $(VENV)/.installed-test
 # A burst of a few thousand requests from a Python client (no wrk needed).
 bench-bookings: $(VENV)/.installed-test
 	$(BIN)/python tests/bench/bench_bookings.py
+
+# Enquiries routed to advisors and notified (CRM + notifications), under a minute.
+bench-enquiries: $(VENV)/.installed-test
+	$(BIN)/python tests/bench/bench_enquiries.py
 
 clean-var:
 	rm -rf var

@@ -290,6 +290,17 @@ def propmubi_sms_providers() -> Mapping[str, Callable[..., Any]]:
 
 
 @hookspec
+def propmubi_notification_providers() -> Mapping[str, Callable[..., Any]]:
+    """Offer notification providers (SMS, e-mail, push senders).
+
+    :returns: a mapping from provider name to a factory taking the notifications plugin's
+        context and returning a provider as ``propmubi_plugins.notifications.providers.base``
+        describes it (``name``, ``channel``, ``async send(message) -> Receipt``).
+    """
+    raise NotImplementedError
+
+
+@hookspec
 def propmubi_payment_providers() -> Mapping[str, Callable[..., Any]]:
     """Offer payment providers.
 

@@ -3,7 +3,8 @@ sessions, roles, the consent ledger, KYC with encrypted identity numbers, and th
 pages.
 
 It provides the authentication middleware (bearer tokens -> ``PRINCIPAL`` / ``SUBJECT``) that
-the core's ``roles=`` route option relies on, and the ``console`` and ``http`` SMS providers.
+the core's ``roles=`` route option relies on. Codes go out through the SMS provider named by
+``plugins.auth.sms_provider`` (``notifications``: the notifications plugin's SMS providers).
 Its per-process state (:mod:`.state`) is ``ctx.state``.
 """
 
@@ -25,7 +26,6 @@ from propmubi_plugins.auth import (
     middleware,
     routes,
     service,
-    sms,
     state,
     store,
 )
@@ -94,12 +94,6 @@ def propmubi_template_dirs() -> list[Path]:
 
 
 @hookimpl
-def propmubi_sms_providers() -> Mapping[str, Any]:
-    """The ``console`` and ``http`` SMS providers."""
-    return sms.providers()
-
-
-@hookimpl
 def propmubi_actor_names() -> Mapping[str, Any]:
     return {"user": store.names}
 
@@ -128,8 +122,8 @@ def propmubi_jobs() -> list[Job]:
 
 @hookimpl
 def propmubi_startup(ctx: state.Ctx) -> Any:
-    """Build the state: signing keys, SMS provider, OTP limits, PII keyring (refusing unsafe
-    production settings)."""
+    """Build the state: signing keys, the SMS provider (``plugins.auth.sms_provider``), OTP
+    limits, PII keyring (refusing unsafe production settings)."""
     return functools.partial(state.start, ctx)
 
 

@@ -47,7 +47,6 @@ from propmubi_plugins.auth.models import (
     SignedIn,
     Tokens,
 )
-from propmubi_plugins.auth.sms import SmsError
 from propmubi_plugins.auth.state import Ctx
 from propmubi_plugins.auth.tokens import hash_refresh_token, new_refresh_token
 
@@ -245,7 +244,7 @@ async def request_otp(ctx: Ctx, actor: Actor | None, body: OtpRequest, *, ip: st
     try:
         await state.sms.send(phone, f"{code} is your Propmubi code. It expires in {minutes} "
                                     "minutes. Never share it.")
-    except SmsError as exc:
+    except ServiceUnavailable as exc:  # what an SMS provider raises when nothing was sent
         log.error("auth: OTP SMS not sent: %s", exc)
         raise ServiceUnavailable("the code could not be sent; try again shortly",
                                  headers={"Retry-After": "30"}) from None

@@ -99,17 +99,12 @@ class AuthSettings:
     # fails (401) and the user signs in again.
     session_max_age: int = attrs.field(default=90 * 86400, validator=_positive)
 
-    # A propmubi_sms_providers name: "console" (logs codes; refused in production) or "http".
-    sms_provider: str = "console"
-    # The "http" provider: a Twilio-compatible REST API.
-    sms_http_base_url: str = "https://api.twilio.com"
-    sms_http_account_sid: str = ""
-    sms_http_auth_token: str = attrs.field(default="", metadata={"secret": True})
-    sms_http_from: str = ""
-    sms_http_timeout: float = attrs.field(default=5.0, validator=_positive)
-    # Attempts in all (1 = no retry), and the first back-off delay (doubles each retry).
-    sms_http_attempts: int = attrs.field(default=3, validator=_positive)
-    sms_http_backoff: float = attrs.field(default=0.5, validator=_positive)
+    # A propmubi_sms_providers name. "notifications" (the notifications plugin, which must be
+    # enabled) sends codes at once through its SMS providers, plugins.notifications.
+    # sms_providers: the primary, then the fallbacks (console_sms in development).
+    sms_provider: str = "notifications"
+    # The DLT template id registered for the code's message (India); empty elsewhere.
+    sms_template_id: str = ""
 
     # Identity numbers (KYC) are sealed with AES-256-GCM under the current key: its id (stored
     # next to every ciphertext) and the key itself (base64 of 32 bytes). Keys of earlier ids

@@ -29,7 +29,9 @@ class AuthState:
     """One process's auth state.
 
     :ivar keyring: the access-token signing key and every public key still accepted.
-    :ivar sms: the SMS provider chosen by ``plugins.auth.sms_provider``.
+    :ivar sms: the SMS provider chosen by ``plugins.auth.sms_provider`` (``notifications``: the
+        notifications plugin's SMS providers); its ``send(to, body)`` raises
+        :class:`~propmubi.errors.ServiceUnavailable` when the code was not sent.
     :ivar per_phone: codes sent per phone number from one client address
         (``plugins.auth.otp_per_phone``).
     :ivar per_ip: OTP requests per client address (``plugins.auth.otp_per_ip``).
@@ -56,7 +58,8 @@ async def start(ctx: Ctx) -> AuthState:
     """Build this process's state; refuse to start on a production without secrets.
 
     :raises ConfigError: in production, a missing ``signing_key``, ``otp_secret`` or
-        ``pii_key``, or the ``console`` SMS provider; anywhere, an unusable key.
+        ``pii_key``; anywhere, an unusable key, or an SMS provider that is not offered (the
+        notifications plugin not enabled) or refuses to run.
     """
     settings = ctx.settings
     production = ctx.config.app.environment == "production"
@@ -84,6 +87,6 @@ async def start(ctx: Ctx) -> AuthState:
 
 
 async def stop(ctx: Ctx) -> None:
-    """Release the state: nothing in it holds a connection (each SMS send opens its own
-    HTTP session), so there is nothing to close; the core drops ``ctx`` with the process's
-    services."""
+    """Release the state: nothing in it holds a connection (the SMS provider belongs to the
+    plugin that offers it), so there is nothing to close; the core drops ``ctx`` with the
+    process's services."""

@@ -25,11 +25,17 @@ from propmubi.config import Config
 from propmubi.ids import uuid7
 from propmubi.lifecycle import open_services
 from propmubi.plugins import PluginSet
+from propmubi_plugins.agents import seed as agents_seed
 from propmubi_plugins.bookings import service as bookings
 from propmubi_plugins.bookings.models import HoldIn
+from propmubi_plugins.catalog import api as catalog_api
 from propmubi_plugins.catalog import service as catalog
 from propmubi_plugins.catalog.units import models as units_models
 from propmubi_plugins.catalog.units import service as units_service
+from propmubi_plugins.crm import service as crm_service
+from propmubi_plugins.notifications import api as notifications_api
+from propmubi_plugins.notifications import seed as notifications_seed
+from propmubi_plugins.notifications.models import NotifyIn
 from propmubi_plugins.payments import processing, sandbox_flow
 from propmubi_plugins.payments import service as payments
 from propmubi_plugins.payments.models import RefundIn
@@ -129,8 +135,35 @@ async def seed(migrated: Config, plugins: PluginSet) -> dict[str, uuid.UUID]:
         builder_id = await services.db.fetchval(
             "SELECT builder_id FROM catalog_projects WHERE id = %s", (in_review,))
         booking_id, intent_id = await paid_booking(services, second, user_id)
+        people = await advisors_leads_and_messages(services, second, user_id)
     return {"project": in_review, "kyc": kyc_ids[0], "user": user_id, "builder": builder_id,
-            "published": second, "unit": unit_id, "booking": booking_id, "intent": intent_id}
+            "published": second, "unit": unit_id, "booking": booking_id, "intent": intent_id,
+            **people}
+
+
+async def advisors_leads_and_messages(services: Any, project_id: uuid.UUID,
+                                      buyer_id: uuid.UUID) -> dict[str, uuid.UUID]:
+    """The demo agents and message templates (the plugins' seeds), a lead on the published
+    project and a message to the buyer; the ids of an agent, a template, a delivery and the
+    lead."""
+    seed = Actor.system("seed")
+    await agents_seed.seed(services.context("agents"), 0.0)
+    await notifications_seed.seed(services.context("notifications"), 0.0)
+    await notifications_api.notify(services.context("notifications"), seed, NotifyIn(
+        type="booking_confirmed", user_id=buyer_id, phone="+919812300077",
+        variables={"unit": "C-401", "project": "Green Meadows"}))
+    crm = services.context("crm")
+    project = await catalog_api.project(services.db, project_id)
+    assert project is not None
+    async with services.db.transaction() as tx:
+        await crm_service.ingest_in(crm, tx, seed, {
+            "name": "Meera Nair", "source": "website", "email": None,
+            "message": "Is a site visit possible this weekend?"}, "+919812300078", project,
+            user_id=None, partner=None)
+    first = "SELECT id FROM {} ORDER BY id LIMIT 1"
+    return {name: await services.db.fetchval(first.format(table)) for name, table in (
+        ("agent", "agents_agents"), ("template", "notifications_templates"),
+        ("delivery", "notifications_deliveries"), ("lead", "crm_leads"))}
 
 
 async def paid_booking(services: Any, project_id: uuid.UUID, buyer_id: uuid.UUID
@@ -186,7 +219,14 @@ async def test_every_console_page_passes_axe(page: Any, console: Console, migrat
                  "/console/bookings?status=confirmed", "/console/bookings/expiring",
                  f"/console/bookings/{ids['booking']}", "/console/payments",
                  f"/console/payments/{ids['intent']}", "/console/payments/refunds",
-                 "/console/payments/reconciliation"):
+                 "/console/payments/reconciliation", "/console/agents",
+                 "/console/agents?status=pending", "/console/agents/expiring",
+                 "/console/notifications", "/console/notifications/templates",
+                 "/console/notifications/outbox", "/console/crm/leads",
+                 f"/console/agents/{ids['agent']}", f"/console/crm/leads/{ids['lead']}",
+                 f"/console/notifications/messages/{ids['delivery']}",
+                 f"/console/notifications/templates/{ids['template']}",
+                 "/console/crm/unassigned", "/console/crm/breaches", "/console/crm/visits"):
         await audit.visit(path)
     await audit.visit(f"/console/projects/{ids['published']}",
                       name="published project (Unpublish form)")

@@ -76,14 +76,15 @@ def tree(tmp_path: Path) -> Iterator[DevTree]:
 
 async def sign_up(port: int, dev_output: Callable[[], str], phone: str) -> None:
     """Register ``phone`` the way a user does: ask for a code, read it from the console SMS
-    provider's log line (in dev's output), verify it."""
+    provider's log line (in dev's output; the notifications plugin's ``console_sms`` writes
+    "console sms to <phone>: <code> ..."), verify it."""
     base = f"http://127.0.0.1:{port}/api/v1/auth"
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=START_TIMEOUT)) as s:
         async with s.post(f"{base}/otp", json={"phone": phone}) as resp:
             assert resp.status == 202, await resp.text()
             challenge = (await resp.json())["challenge_id"]
         deadline = time.monotonic() + START_TIMEOUT
-        pattern = re.compile(rf"console SMS to {re.escape(phone)}: (\d{{6}})")
+        pattern = re.compile(rf"console sms to {re.escape(phone)}: (\d{{6}})", re.IGNORECASE)
         while not (found := pattern.findall(dev_output())):
             assert time.monotonic() < deadline, f"no code for {phone}:\n{dev_output()}"
             await asyncio.sleep(0.05)

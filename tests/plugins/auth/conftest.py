@@ -1,5 +1,7 @@
-"""Auth tests load the auth plugin (also installed as an entry point) and a role-guarded test
-plugin, with known signing keys so that tests can forge tokens of every kind."""
+"""Auth tests load the auth plugin (also installed as an entry point), the notifications plugin
+(codes go out through its SMS providers: ``console_sms`` unless a test says otherwise) and a
+role-guarded test plugin, with known signing keys so that tests can forge tokens of every
+kind."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 import propmubi_plugins.auth
+import propmubi_plugins.notifications
 import tests.refplugin
 from propmubi.web.appkeys import SERVICES
 from propmubi_plugins.auth import service
@@ -35,7 +38,7 @@ AUTH_SETTINGS = {"signing_key": SIGNING_KEY, "previous_public_keys": [public_pem
 
 @pytest.fixture
 def extra_plugins() -> list[Any]:
-    return [tests.refplugin, propmubi_plugins.auth, roleplugin]
+    return [tests.refplugin, propmubi_plugins.auth, propmubi_plugins.notifications, roleplugin]
 
 
 @pytest.fixture
@@ -45,8 +48,16 @@ def auth_settings() -> dict[str, Any]:
 
 
 @pytest.fixture
-def config_overrides(auth_settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {"plugins": {"settings": {"auth": auth_settings}}}
+def notifications_settings() -> dict[str, Any]:
+    """The ``[plugins.notifications]`` table of the test: its SMS providers send the codes."""
+    return {}
+
+
+@pytest.fixture
+def config_overrides(auth_settings: dict[str, Any], notifications_settings: dict[str, Any]
+                     ) -> dict[str, dict[str, Any]]:
+    return {"plugins": {"settings": {"auth": auth_settings,
+                                     "notifications": notifications_settings}}}
 
 
 def auth_state(client: Any) -> AuthState:
@@ -54,16 +65,27 @@ def auth_state(client: Any) -> AuthState:
     return client.app[SERVICES].context("auth").state
 
 
+def console_sms(client: Any) -> Any:
+    """The notifications plugin's ``console_sms`` provider (its ``outbox`` keeps messages)."""
+    providers = client.app[SERVICES].context("notifications").state.providers["sms"]
+    return next(p for p in providers if p.name == "console_sms")
+
+
+def sms_outbox(client: Any) -> list[tuple[str, str]]:
+    """(to, body) of every console SMS, oldest first."""
+    return [(m.to, m.body) for m in console_sms(client).outbox]
+
+
 def last_code(client: Any, phone: str = PHONE) -> str:
     """The code in the last console SMS sent to ``phone``."""
     phone = service.normalise_phone(phone, "IN")
-    body = [b for to, b in auth_state(client).sms.outbox if to == phone][-1]
+    body = [b for to, b in sms_outbox(client) if to == phone][-1]
     return re.match(r"(\d{6}) ", body)[1]  # type: ignore[index]
 
 
 def sent_count(client: Any, phone: str = PHONE) -> int:
     """How many console SMS went to ``phone``."""
-    return sum(1 for to, _ in auth_state(client).sms.outbox if to == phone)
+    return sum(1 for to, _ in sms_outbox(client) if to == phone)
 
 
 async def request_code(client: Any, phone: str = PHONE) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from hypothesis.stateful import (
 )
 
 from propmubi.web.appkeys import SERVICES
-from tests.plugins.auth.conftest import AUTH_SETTINGS, auth_state, bearer
+from tests.plugins.auth.conftest import AUTH_SETTINGS, bearer, console_sms, sms_outbox
 
 PHONES = ("+919812345678", "+919876543210", "+918123456789")
 MAX_ATTEMPTS = 5  # the default otp_max_attempts
@@ -117,7 +117,7 @@ async def reset(client: Any) -> None:
     keys = [k async for k in ctx.redis.scan_iter(match=pattern, count=500)]
     if keys:
         await ctx.redis.delete(*keys)
-    ctx.state.sms.outbox.clear()
+    console_sms(client).outbox.clear()
 
 
 async def call(client: Any, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
@@ -128,9 +128,9 @@ async def call(client: Any, method: str, path: str, **kwargs: Any) -> tuple[int,
 
 async def request_code(client: Any, phone: str) -> tuple[int, Any, str | None]:
     """POST /auth/otp; (status, body, the code texted, or None when no SMS went out)."""
-    outbox = auth_state(client).sms.outbox
-    outbox.clear()
+    console_sms(client).outbox.clear()
     status, body = await call(client, "POST", "/api/v1/auth/otp", json={"phone": phone})
+    outbox = sms_outbox(client)
     sent = [text for to, text in outbox if to == phone]
     assert len(sent) <= 1 and len(outbox) == len(sent), list(outbox)
     code = re.match(r"(\d{6}) ", sent[0])[1] if sent else None  # type: ignore[index]

@@ -96,10 +96,7 @@ def test_settings_validate_key_formats():
 
 async def test_production_refuses_to_start_without_a_pii_key(migrated, extra_plugins):
     config = migrated.evolve(app={"environment": "production"},
-                             plugins={"settings": {"auth": {
-                                 **AUTH_SETTINGS, "sms_provider": "http",
-                                 "sms_http_account_sid": "AC1", "sms_http_auth_token": "t",
-                                 "sms_http_from": "+15550000000"}}})
+                             plugins={"settings": {"auth": AUTH_SETTINGS}})
     with pytest.raises(ConfigError, match=r"plugins\.auth\.pii_key: required in production"):
         async with open_services(config, load_plugins(config, extra=extra_plugins)):
             pass
@@ -122,7 +119,9 @@ def run_cli(config: Any, *args: str, **settings: str) -> subprocess.CompletedPro
            "PYTHONPATH": str(ROOT), "PROPMUBI_DATABASE__URL": config.database.url,
            "PROPMUBI_REDIS__URL": config.redis.url,
            "PROPMUBI_REDIS__KEY_PREFIX": config.redis.key_prefix,
-           "PROPMUBI_LOGGING__LEVEL": "WARNING", "PROPMUBI_PLUGINS__ENABLED": "auth"}
+           "PROPMUBI_LOGGING__LEVEL": "WARNING",
+           # Auth sends its codes through the notifications plugin's SMS providers.
+           "PROPMUBI_PLUGINS__ENABLED": "auth,notifications"}
     known = {k: AUTH_SETTINGS[k] for k in ("signing_key", "otp_secret")}
     for key, value in {**known, **settings}.items():
         env[f"PROPMUBI_PLUGINS__AUTH__{key.upper()}"] = value

@@ -1,173 +1,127 @@
-"""SMS providers: the HTTP one against a real loopback server, and the console one's rules.
-
-A provider factory takes the consuming plugin's context; each test builds auth's with the
-settings it needs, on the test's real services."""
+"""OTP codes go out through the notifications plugin's SMS providers (one SMS stack):
+``plugins.auth.sms_provider = "notifications"`` sends each code at once through
+``plugins.notifications.sms_providers``, the primary first, a fallback only after a failure
+that certainly sent nothing. The HTTP provider talks to a Twilio-compatible simulator on
+loopback (tests/plugins/notifications/providers/simulators.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import base64
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import attrs
 import pytest
-from aiohttp import web
-from prometheus_client import REGISTRY
 
 from propmubi.config import ConfigError
 from propmubi.context import PluginContext
-from propmubi.services import Services
+from propmubi.lifecycle import open_services
+from propmubi.plugins import load_plugins
 from propmubi_plugins.auth.settings import AuthSettings
-from propmubi_plugins.auth.sms import ConsoleSms, HttpSms, SmsError
-from tests.plugins.auth.conftest import AUTH_SETTINGS, PHONE, verify
+from propmubi_plugins.notifications.otp import otp_sms_factory
+from tests.plugins.auth.conftest import AUTH_SETTINGS, PHONE, console_sms, sms_outbox, verify
+from tests.plugins.notifications.providers.simulators import TwilioSimulator
 
-SID = "AC0123456789"
-TOKEN = "s3cret-token"
-
-
-@attrs.define
-class FakeTwilio:
-    """A real HTTP server on 127.0.0.1 that answers like the provider's Messages API; each
-    test scripts its answers."""
-
-    base_url: str = ""
-    script: list[Any] = attrs.Factory(list)  # per request: a status, or "slow"
-    received: list[dict[str, Any]] = attrs.Factory(list)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        form = dict(await request.post())
-        self.received.append({"path": request.path, "form": form,
-                              "auth": request.headers.get("Authorization", "")})
-        action = self.script.pop(0) if self.script else 201
-        if action == "slow":
-            await asyncio.sleep(2)
-            action = 201
-        if action == 201:
-            return web.json_response({"sid": "SM1", "status": "queued"}, status=201)
-        return web.json_response({"message": "nope"}, status=action)
+TEMPLATE = "1107169000000000001"
 
 
 @pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    server = FakeTwilio()
-    app = web.Application()
-    app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", server.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    server.base_url = f"http://127.0.0.1:{port}"
-    yield server
-    await runner.cleanup()
-
-
-def http_settings(twilio: FakeTwilio, **changes: Any) -> dict[str, Any]:
-    return {**AUTH_SETTINGS, "sms_provider": "http", "sms_http_base_url": twilio.base_url,
-            "sms_http_account_sid": SID, "sms_http_auth_token": TOKEN,
-            "sms_http_from": "+15005550006", "sms_http_timeout": 0.3,
-            "sms_http_backoff": 0.01, **changes}
-
-
-def ctx_with(services: Services, settings: dict[str, Any], **sections: Any
-             ) -> PluginContext[AuthSettings, Any]:
-    """Auth's context with these ``[plugins.auth]`` settings (and configuration sections)."""
-    config = services.config.evolve(plugins={"settings": {"auth": settings}}, **sections)
-    return PluginContext.create("auth", AuthSettings(**settings),
-                                attrs.evolve(services, config=config))
-
-
-def attempts(result: str) -> float:
-    return REGISTRY.get_sample_value("propmubi_auth_sms_attempts_total",
-                                     {"provider": "http", "result": result}) or 0.0
-
-
-async def test_http_provider_posts_the_form_with_basic_auth(services, twilio):
-    before = attempts("ok")
-    await HttpSms(ctx_with(services, http_settings(twilio))).send(PHONE, "123456 is your code")
-    [request] = twilio.received
-    assert request["path"] == f"/2010-04-01/Accounts/{SID}/Messages.json"
-    assert request["form"] == {"To": PHONE, "From": "+15005550006",
-                               "Body": "123456 is your code"}
-    assert request["auth"] == "Basic " + base64.b64encode(f"{SID}:{TOKEN}".encode()).decode()
-    assert attempts("ok") == before + 1
-
-
-async def test_http_provider_retries_5xx(services, twilio):
-    before = attempts("5xx")
-    twilio.script = [503, 500]
-    await HttpSms(ctx_with(services, http_settings(twilio))).send(PHONE, "hi")
-    assert len(twilio.received) == 3
-    assert attempts("5xx") == before + 2
-
-
-async def test_http_provider_gives_up_after_its_attempts(services, twilio):
-    twilio.script = [500, 502, 503, 504]
-    with pytest.raises(SmsError, match="3 times"):
-        await HttpSms(ctx_with(services, http_settings(twilio))).send(PHONE, "hi")
-    assert len(twilio.received) == 3
-
-
-async def test_http_provider_times_out_and_retries(services, twilio):
-    before = attempts("error")
-    twilio.script = ["slow"]
-    await HttpSms(ctx_with(services, http_settings(twilio))).send(PHONE, "hi")
-    assert len(twilio.received) == 2
-    assert attempts("error") == before + 1
-    twilio.script = ["slow", "slow"]
-    with pytest.raises(SmsError, match="Timeout"):
-        settings = http_settings(twilio, sms_http_attempts=2)
-        await HttpSms(ctx_with(services, settings)).send(PHONE, "x")
-
-
-async def test_http_provider_does_not_retry_a_4xx(services, twilio):
-    twilio.script = [400]
-    with pytest.raises(SmsError, match="HTTP 400"):
-        await HttpSms(ctx_with(services, http_settings(twilio))).send(PHONE, "hi")
-    assert len(twilio.received) == 1
-
-
-async def test_http_provider_connection_refused(services):
-    settings = {**AUTH_SETTINGS, "sms_http_base_url": "http://127.0.0.1:9",
-                "sms_http_account_sid": SID, "sms_http_auth_token": TOKEN,
-                "sms_http_from": "+15005550006", "sms_http_backoff": 0.01}
-    with pytest.raises(SmsError, match="3 times"):
-        await HttpSms(ctx_with(services, settings)).send(PHONE, "hi")
-
-
-async def test_http_provider_needs_its_settings(services):
-    with pytest.raises(ConfigError, match=r"plugins\.auth\.sms_http_account_sid"):
-        HttpSms(ctx_with(services, dict(AUTH_SETTINGS)))
-
-
-async def test_console_provider_is_refused_in_production(services):
-    with pytest.raises(ConfigError, match="refused in production"):
-        ConsoleSms(ctx_with(services, dict(AUTH_SETTINGS), app={"environment": "production"}))
-    ConsoleSms(ctx_with(services, dict(AUTH_SETTINGS), app={"environment": "development"}))
+async def twilio() -> AsyncIterator[TwilioSimulator]:
+    async with TwilioSimulator.running() as sim:
+        yield sim
 
 
 @pytest.fixture
-def auth_settings(twilio: FakeTwilio) -> dict[str, Any]:
-    return http_settings(twilio)
+def sms_providers() -> list[str]:
+    return ["http_sms", "console_sms"]
 
 
-async def test_the_started_context_sends_through_the_chosen_provider(services, twilio):
-    sms = services.context("auth").state.sms
-    assert isinstance(sms, HttpSms) and sms.url.startswith(twilio.base_url)
-    await sms.send(PHONE, "hi")
-    assert [r["form"]["Body"] for r in twilio.received] == ["hi"]
+@pytest.fixture
+def notifications_settings(twilio: TwilioSimulator, sms_providers: list[str]
+                           ) -> dict[str, Any]:
+    http_sms = attrs.asdict(twilio.settings(timeout=0.5))
+    return {"sms_providers": sms_providers, "http_sms": http_sms}
 
 
-async def test_sign_in_through_the_http_provider(client, twilio):
-    response = await client.post("/api/v1/auth/otp", json={"phone": PHONE})
+@pytest.fixture
+def auth_settings() -> dict[str, Any]:
+    return {**AUTH_SETTINGS, "sms_template_id": TEMPLATE}
+
+
+async def request_code(client: Any) -> Any:
+    return await client.post("/api/v1/auth/otp", json={"phone": PHONE})
+
+
+def code_of(body: str) -> str:
+    return re.match(r"(\d{6}) ", body)[1]  # type: ignore[index]
+
+
+async def test_sign_in_with_a_code_sent_through_the_http_provider(client, twilio):
+    response = await request_code(client)
     assert response.status == 202
+    [sent] = twilio.received
+    assert sent["form"]["To"] == PHONE and sent["form"]["From"] == "PRPMBI"
+    assert sent["form"]["DltTemplateId"] == TEMPLATE
     challenge = await response.json()
-    code = twilio.received[-1]["form"]["Body"][:6]
+    code = code_of(sent["form"]["Body"])
     assert (await verify(client, challenge["challenge_id"], code)).status == 200
+    assert sms_outbox(client) == []
 
 
-async def test_a_provider_outage_is_a_503(client, twilio):
-    twilio.script = [500, 500, 500]
-    response = await client.post("/api/v1/auth/otp", json={"phone": PHONE})
+async def test_a_retryable_failure_falls_back_to_the_next_provider(client, twilio):
+    twilio.fail(1, 503)
+    response = await request_code(client)
+    assert response.status == 202
+    assert len(twilio.received) == 1
+    [(to, body)] = sms_outbox(client)
+    assert to == PHONE
+    challenge = await response.json()
+    assert (await verify(client, challenge["challenge_id"], code_of(body))).status == 200
+
+
+async def test_a_refused_number_does_not_fall_back(client, twilio):
+    twilio.fail(1, 400, code=21211, message="The 'To' number is not a valid phone number.")
+    response = await request_code(client)
     assert response.status == 503
+    assert response.headers["Retry-After"] == "30"
+    assert sms_outbox(client) == []
+
+
+async def test_no_second_provider_after_a_request_that_may_have_been_sent(client, twilio):
+    twilio.hang()
+    response = await request_code(client)
+    assert response.status == 503
+    assert len(twilio.received) == 1
+    assert sms_outbox(client) == []  # the first SMS may be on its way: never two codes
+
+
+@pytest.mark.parametrize("sms_providers", [["http_sms"]])
+async def test_an_outage_of_every_provider_is_a_503(client, twilio):
+    twilio.fail(5, 500)
+    response = await request_code(client)
+    assert response.status == 503
+    assert len(twilio.received) == 1  # one attempt: the caller may ask again
+
+
+@pytest.mark.parametrize("sms_providers", [["console_sms"]])
+async def test_development_codes_go_to_the_console_provider(client, twilio):
+    assert (await request_code(client)).status == 202
+    [message] = console_sms(client).outbox
+    assert message.to == PHONE and message.template_id == TEMPLATE
+    assert message.key.endswith(":sms") and message.data["type"] == "otp"  # in the ledger
+    assert twilio.received == []
+
+
+async def test_auth_refuses_to_start_without_the_notifications_plugin(migrated, extra_plugins):
+    config = migrated.evolve(plugins={"enabled": ["auth"],
+                                      "settings": {"auth": dict(AUTH_SETTINGS)}})
+    with pytest.raises(ConfigError, match=r"plugins\.auth\.sms_provider"):
+        async with open_services(config, load_plugins(config, extra=extra_plugins)):
+            pass
+
+
+async def test_the_factory_names_the_setting_when_notifications_is_missing(services):
+    without = attrs.evolve(services, contexts={})
+    ctx = PluginContext.create("auth", AuthSettings(**AUTH_SETTINGS), without)
+    with pytest.raises(ConfigError, match=r"plugins\.auth\.sms_provider.*not enabled"):
+        otp_sms_factory(ctx)

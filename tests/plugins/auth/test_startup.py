@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from propmubi.config import ConfigError
 from propmubi.lifecycle import open_services
 from propmubi.plugins import load_plugins
-from propmubi_plugins.auth.settings import generate_signing_key
+from propmubi_plugins.auth.settings import generate_pii_key, generate_signing_key
 from propmubi_plugins.auth.state import AuthState
 from propmubi_plugins.auth.tokens import KeyRing
 from tests.plugins.auth.conftest import AUTH_SETTINGS
@@ -32,9 +32,15 @@ async def test_production_refuses_to_start_without_secrets(migrated, extra_plugi
             pass
 
 
-async def test_production_refuses_the_console_sms_provider(migrated, extra_plugins):
-    config = with_auth(migrated, "production", **AUTH_SETTINGS)
-    with pytest.raises(ConfigError, match="refused in production"):
+async def test_production_refuses_to_send_codes_through_a_console_provider(migrated,
+                                                                          extra_plugins):
+    # Codes go out through the notifications plugin's SMS providers; its console_sms (the
+    # default) only logs them and refuses to run in production.
+    config = migrated.evolve(app={"environment": "production"}, plugins={"settings": {
+        "auth": {**AUTH_SETTINGS, "pii_key": generate_pii_key()},
+        "notifications": {"unsubscribe_secret": "s" * 32,
+                          "public_url": "https://propmubi.example"}}})
+    with pytest.raises(ConfigError, match=r"console_sms.*refused in production"):
         async with open_services(config, load_plugins(config, extra=extra_plugins)):
             pass
 
