@@ -18,6 +18,7 @@ from propmubi_plugins.crm.state import Ctx
 CATALOG_SEED_NAMESPACE = uuid.UUID("6f1d1c1e-8a55-4c5e-9a7e-2f0c7b7d5e01")
 #: Demo projects looked at (at scale 1.0), and the demo buyers' names.
 FULL_SIZE = 40
+MIN_PROJECTS = 8
 NAMES = ("Asha Rao", "Vikram Iyer", "Meera Nair", "Rohan Kulkarni", "Fatima Shaikh",
          "Arjun Mehta", "Kavya Reddy", "Imran Qureshi")
 SOURCES = ("website", "app", "portal", "whatsapp", "call")
@@ -33,7 +34,8 @@ async def seed(ctx: Ctx, scale: float) -> int:
     made."""
     await notify.ensure_templates(ctx)
     actor = Actor.system("seed")
-    ids = [demo_project_id(n) for n in range(max(1, round(FULL_SIZE * scale)))]
+    # At least MIN_PROJECTS looked at: the dev seed's small scale still shows a few leads.
+    ids = [demo_project_id(n) for n in range(max(MIN_PROJECTS, round(FULL_SIZE * scale)))]
     done = await store.projects_with_leads(ctx.db, ids)
     made = 0
     for n, project_id in enumerate(ids):

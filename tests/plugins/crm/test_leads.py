@@ -256,6 +256,13 @@ async def test_seeding_twice_adds_nothing(client, ctx):
     assert await ctx.db.fetchval("SELECT count(*) FROM crm_enquiries") == made
 
 
+async def test_the_dev_seed_scale_still_makes_leads(client, ctx):
+    """``propmubi dev`` seeds at a small scale (0.02): the first projects looked at are
+    enough to show a newcomer some leads."""
+    await catalog_seed.seed(client.app[SERVICES].context("catalog"), 0.005)
+    assert await seed.seed(ctx, 0.02) > 0
+
+
 async def test_only_the_system_changes_the_routing_copy(ctx):
     buyer = Actor.user(Principal(str(uuid.uuid4()), ["buyer"]))
     with pytest.raises(Forbidden, match="only the system"):
