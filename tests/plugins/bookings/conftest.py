@@ -3,8 +3,9 @@ staff as real auth users (the catalogue's fixtures, imported below), the booking
 helpers to read what was committed.
 
 The plugin is loaded explicitly (``extra_plugins``), so these tests run before it is installed
-as an entry point too; ``plugins.enabled`` runs it with what it needs (auth, catalogue) and
-nothing else, so no other plugin reacts to its events here.
+as an entry point too; ``plugins.enabled`` runs it with what it needs (auth, the notifications
+plugin auth sends sign-in codes through, the catalogue) and nothing else, so no other plugin
+reacts to its events here.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def extra_plugins() -> list[Any]:
 
 @pytest.fixture
 def config_overrides() -> dict[str, dict[str, Any]]:
-    return {"plugins": {"enabled": ["auth", "catalog", "bookings"],
+    return {"plugins": {"enabled": ["auth", "notifications", "catalog", "bookings"],
                         "settings": {"auth": dict(AUTH_SETTINGS)}},
             "ratelimit": {"enabled": False}}
 

@@ -21,7 +21,7 @@ PAYMENTS = Actor.system("payments")
 
 @pytest.fixture
 def config_overrides() -> dict[str, dict[str, Any]]:
-    return {"plugins": {"enabled": ["auth", "catalog", "bookings"],
+    return {"plugins": {"enabled": ["auth", "notifications", "catalog", "bookings"],
                         "settings": {"auth": dict(AUTH_SETTINGS),
                                      "bookings": {"lock_timeout_ms": 300}}},
             "ratelimit": {"enabled": False}}
