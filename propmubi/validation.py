@@ -30,7 +30,8 @@ from cattrs.errors import (
 
 from propmubi.errors import FieldError
 
-__all__ = ["INT_MAX", "INT_MIN", "JSON_SCHEMA_ATTR", "SPACE_CLASS", "InvalidInput",
+__all__ = ["CONTROL_FREE_MULTILINE_PATTERN", "CONTROL_FREE_PATTERN", "INT_MAX", "INT_MIN",
+           "JSON_SCHEMA_ATTR", "SPACE_CLASS", "InvalidInput",
            "json_converter", "json_schema", "not_blank", "query_converter", "structure_input",
            "unstructure", "valid_fields"]
 
@@ -38,6 +39,12 @@ __all__ = ["INT_MAX", "INT_MIN", "JSON_SCHEMA_ATTR", "SPACE_CLASS", "InvalidInpu
 #: expression character class, in ``\\uXXXX`` escapes (read alike by ECMA-262, JSON Schema's
 #: dialect, and Python): ``f"[^{SPACE_CLASS}]"`` is a character that is not blank.
 SPACE_CLASS = "".join(f"\\u{c:04x}" for c in range(0x10000) if chr(c).isspace())
+#: JSON Schema patterns of text without control characters (C0, DEL, C1): one line, and a
+#: free text that may also hold tabs and line breaks (``\n`` or ``\r\n``). A validator that
+#: refuses them says so with ``@json_schema(pattern=...)``.
+CONTROL_FREE_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+CONTROL_FREE_MULTILINE_PATTERN = (r"^(?:[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\r]"
+                                  r"|\r\n)*$")
 #: The attribute of a validator holding the JSON Schema keywords it stands for (see
 #: :func:`json_schema`); the OpenAPI generator reads it.
 JSON_SCHEMA_ATTR = "__json_schema__"

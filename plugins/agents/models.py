@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 from attrs import validators as v
 
-from propmubi.validation import json_schema
+from propmubi.validation import CONTROL_FREE_PATTERN, SPACE_CLASS, json_schema
 
 # --------------------------------------------------------------------------------------------
 # Vocabularies
@@ -71,6 +71,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SPACES = re.compile(r"\s+")
 _PHONE = re.compile(r"\+?[0-9]{10,15}")
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
+#: _EMAIL for the OpenAPI document, around the spaces the converter trims.
+_EMAIL_PATTERN = (f"^[{SPACE_CLASS}]*[^@{SPACE_CLASS}]{{1,64}}@[^@{SPACE_CLASS}]+"
+                  f"\\.[^@{SPACE_CLASS}]+[{SPACE_CLASS}]*$")
 
 
 def fold(text: str) -> str:
@@ -111,7 +114,9 @@ def _text(what: str, maximum: int = TEXT_MAX, *, required: bool = True
     """Trimmed text: not blank (when required), at most ``maximum`` characters, no control
     characters."""
 
-    @json_schema(maxLength=maximum)
+    # Given trimmed (the fields' converters strip), so "not blank" is "not empty".
+    @json_schema(**({"x-not-blank": True} if required else {}), maxLength=maximum,
+                 pattern=CONTROL_FREE_PATTERN)
     def check(instance: Any, attribute: Any, value: str | None) -> None:
         if value is None or value == "":
             if required:
@@ -126,22 +131,23 @@ def _text(what: str, maximum: int = TEXT_MAX, *, required: bool = True
 
 
 @json_schema(maxLength=20)
-def _phone(instance: Any, attribute: Any, value: str | None) -> None:
+def _phone(instance: Any, attribute: Any, value: Any) -> None:  # str, or None when optional
     if value is None:
         return
     if not _PHONE.fullmatch(value.replace(" ", "").replace("-", "")):
         raise ValueError("Give a phone number of 10 to 15 digits, optionally with + first.")
 
 
-@json_schema(maxLength=200)
-def _email(instance: Any, attribute: Any, value: str | None) -> None:
+@json_schema(maxLength=200, pattern=_EMAIL_PATTERN)
+def _email(instance: Any, attribute: Any, value: Any) -> None:  # str, or None when optional
     if value is None:
         return
     if len(value) > 200 or not _EMAIL.fullmatch(value):
         raise ValueError("Give an e-mail address such as name@example.com.")
 
 
-@json_schema(maxItems=LANGUAGES_MAX, items={"maxLength": 40})
+@json_schema(maxItems=LANGUAGES_MAX, items={"x-not-blank": True, "maxLength": 40,
+                                              "pattern": CONTROL_FREE_PATTERN})
 def _languages(instance: Any, attribute: Any, value: list[str] | None) -> None:
     if value is None:
         return
@@ -246,7 +252,7 @@ class TerritoryIn:
     """Where an agent works: a city, and optionally one locality of it (none: the whole
     city). Shown as typed; matched trimmed and case-folded."""
 
-    city: str = attrs.field(default="", converter=_strip, validator=_text("city", 80))
+    city: str = attrs.field(converter=_strip, validator=_text("city", 80))
     locality: str | None = attrs.field(default=None, converter=_strip_optional,
                                        validator=_text("locality", 80, required=False))
 
@@ -255,10 +261,9 @@ class TerritoryIn:
 class AgentIn:
     """``POST /agents/me``: a new agent profile with its first registration."""
 
-    display_name: str = attrs.field(default="", converter=_strip,
-                                    validator=_text("name you work under"))
-    phone: str = attrs.field(default="", converter=_strip, validator=_phone)
-    email: str = attrs.field(default="", converter=_lower, validator=_email)
+    display_name: str = attrs.field(converter=_strip, validator=_text("name you work under"))
+    phone: str = attrs.field(converter=_strip, validator=_phone)
+    email: str = attrs.field(converter=_lower, validator=_email)
     registration: RegistrationIn
     languages: list[str] = attrs.field(factory=list, converter=_clean_languages,
                                        validator=_languages)
@@ -269,10 +274,10 @@ class StaffAgentIn:
     """``POST /agents`` (staff): a profile made for a user who holds the agent role."""
 
     user_id: uuid.UUID
-    display_name: str = attrs.field(default="", converter=_strip,
+    display_name: str = attrs.field(converter=_strip,
                                     validator=_text("name they work under"))
-    phone: str = attrs.field(default="", converter=_strip, validator=_phone)
-    email: str = attrs.field(default="", converter=_lower, validator=_email)
+    phone: str = attrs.field(converter=_strip, validator=_phone)
+    email: str = attrs.field(converter=_lower, validator=_email)
     registration: RegistrationIn
     languages: list[str] = attrs.field(factory=list, converter=_clean_languages,
                                        validator=_languages)
@@ -326,8 +331,7 @@ class ListingIn:
 class ReasonIn:
     """A staff suspension or a rejection: why, in words the agent will read."""
 
-    reason: str = attrs.field(default="", converter=_strip,
-                              validator=_text("reason", NOTE_MAX))
+    reason: str = attrs.field(converter=_strip, validator=_text("reason", NOTE_MAX))
 
 
 @attrs.frozen

@@ -19,7 +19,12 @@ from typing import Any
 import attrs
 from attrs import validators as v
 
-from propmubi.validation import json_schema, not_blank
+from propmubi.validation import (
+    CONTROL_FREE_MULTILINE_PATTERN,
+    CONTROL_FREE_PATTERN,
+    json_schema,
+    not_blank,
+)
 
 # --------------------------------------------------------------------------------------------
 # Vocabularies
@@ -56,10 +61,8 @@ _URL = r"https?://[^\s/$.?#][^\s]{0,300}"
 # description, an address, a reason) may also hold line breaks (\n or \r\n) and tabs.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]|\r(?!\n)")
-# The same rules as JSON Schema patterns, for the OpenAPI document.
-CONTROL_FREE_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]*$"
-CONTROL_FREE_MULTILINE_PATTERN = (r"^(?:[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\r]"
-                                  r"|\r\n)*$")
+# The same rules as JSON Schema patterns (CONTROL_FREE_PATTERN, ..._MULTILINE_PATTERN) are
+# in propmubi.validation, for the OpenAPI document.
 
 
 def control_character_problem(value: str, *, multiline: bool = False) -> str | None:

@@ -27,7 +27,7 @@ REASON_MAX = 500
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
 
-@json_schema(maxLength=NAME_MAX)
+@json_schema(**{"x-not-blank": True}, maxLength=NAME_MAX)
 def _name(instance: Any, attribute: attrs.Attribute, value: str) -> None:
     if not value.strip():
         raise ValueError("Give the buyer's name.")
@@ -35,7 +35,7 @@ def _name(instance: Any, attribute: attrs.Attribute, value: str) -> None:
         raise ValueError(f"At most {NAME_MAX} characters (got {len(value)}).")
 
 
-@json_schema(maxLength=40)
+@json_schema(**{"x-not-blank": True}, maxLength=40)
 def _phone(instance: Any, attribute: attrs.Attribute, value: str) -> None:
     if not value.strip():
         raise ValueError("Give a phone number.")
@@ -58,7 +58,7 @@ def _at_most(limit: int) -> Any:
     return check
 
 
-@json_schema(maxLength=REASON_MAX)
+@json_schema(**{"x-not-blank": True}, maxLength=REASON_MAX)
 def _reason(instance: Any, attribute: attrs.Attribute, value: str) -> None:
     if not value.strip():
         raise ValueError("Say why.")
@@ -81,11 +81,11 @@ class EnquiryIn:
     """``POST /enquiries``: a signed-in buyer asks about a project (and maybe one unit)."""
 
     project_id: uuid.UUID = attrs.field(metadata={"description": "The project asked about."})
+    name: str = attrs.field(validator=_name)
+    phone: str = attrs.field(validator=_phone, metadata={
+        "description": "Any usual spelling (98765 43210, +91-98765-43210, 09876543210)."})
     unit_id: uuid.UUID | None = attrs.field(default=None, metadata={
         "description": "A unit of that project, when the question is about one."})
-    name: str = attrs.field(default="", validator=_name)
-    phone: str = attrs.field(default="", validator=_phone, metadata={
-        "description": "Any usual spelling (98765 43210, +91-98765-43210, 09876543210)."})
     email: str | None = attrs.field(default=None, converter=_blank_none, validator=_email)
     message: str = attrs.field(default="", validator=_at_most(MESSAGE_MAX))
     preferred_time: str | None = attrs.field(default=None, converter=_blank_none,
@@ -102,9 +102,9 @@ class PartnerLeadIn:
     """``POST /crm/partner-leads``: a partner (portal, agency) pushes a lead."""
 
     project_id: uuid.UUID
+    name: str = attrs.field(validator=_name)
+    phone: str = attrs.field(validator=_phone)
     unit_id: uuid.UUID | None = None
-    name: str = attrs.field(default="", validator=_name)
-    phone: str = attrs.field(default="", validator=_phone)
     email: str | None = attrs.field(default=None, converter=_blank_none, validator=_email)
     message: str = attrs.field(default="", validator=_at_most(MESSAGE_MAX))
     preferred_time: str | None = attrs.field(default=None, converter=_blank_none,
@@ -128,8 +128,8 @@ class StageIn:
 class ReassignIn:
     """Staff give a lead to another advisor (or back to the queue: no ``agent_id``)."""
 
+    reason: str = attrs.field(validator=_reason)
     agent_id: uuid.UUID | None = attrs.field(default=None, converter=_blank_none)
-    reason: str = attrs.field(default="", validator=_reason)
 
 
 @attrs.frozen

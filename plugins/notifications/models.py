@@ -344,28 +344,29 @@ class SendResult:
 
 # -- preferences --------------------------------------------------------------------------------
 
+@json_schema(enum=list(PROMOTIONAL_CATEGORIES))
+def _optional_category(instance: Any, attribute: Any, value: str) -> None:
+    """Only promotional categories can be turned off."""
+    if value in CATEGORIES and value not in PROMOTIONAL_CATEGORIES:
+        raise ValueError(f"{value} messages are transactional: they cannot be turned off "
+                         f"(only {', '.join(PROMOTIONAL_CATEGORIES)} can).")
+    if value not in PROMOTIONAL_CATEGORIES:
+        raise ValueError(f"One of {', '.join(PROMOTIONAL_CATEGORIES)} (got {value!r}).")
+
+
 @attrs.frozen
 class OptOut:
     """One category on one channel the user does not want."""
 
-    category: str = attrs.field(validator=v.in_(CATEGORIES))
+    category: str = attrs.field(validator=_optional_category)
     channel: str = attrs.field(validator=v.in_(CHANNELS))
-
-
-def _optional_only(instance: Any, attribute: Any, value: list[OptOut]) -> None:
-    for item in value:
-        if item.category in CATEGORIES and item.category not in PROMOTIONAL_CATEGORIES:
-            raise ValueError(f"{item.category} messages are transactional: they cannot be "
-                             "turned off (only "
-                             f"{', '.join(PROMOTIONAL_CATEGORIES)} can).")
 
 
 @attrs.frozen
 class PreferencesIn:
     """The signed-in user's opt-outs, replacing the previous ones (the PUT body)."""
 
-    opted_out: list[OptOut] = attrs.field(factory=list, validator=[v.max_len(50),
-                                                                   _optional_only])
+    opted_out: list[OptOut] = attrs.field(factory=list, validator=v.max_len(50))
 
 
 @attrs.frozen

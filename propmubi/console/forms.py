@@ -8,6 +8,9 @@
     if errors:
         return render("kyc/detail.html", request, {..., "errors": errors}, status=422)
 
+An empty text box is an absent field (the class's default applies), except in a text field
+the class requires and validates: its validator gets the empty text and says what to give.
+
 Field errors have the API's shape (``{"in": "form", "field": ..., "message": ...}``); templates
 show each next to its field with the ``field_error`` macro of ``macros.html``, and the page
 answers 422 so that a script or a test sees the form was refused.
@@ -48,12 +51,21 @@ def _data(form: Any, cls: type) -> dict[str, Any]:
             data[key] = [v for v in values if v.strip()]
         elif values and values[-1].strip():
             data[key] = values[-1].strip()
-        # An empty text box is an absent field: the class's default applies, or "required".
+        elif values and _validated_required_text(fields[key]):
+            data[key] = ""  # its validator says what to give ("Give the reason.")
+        # Otherwise an empty text box is an absent field: the default applies, or "required".
     for name, field in fields.items():
         # An unticked checkbox sends nothing: a bool field without a value is False.
         if field.type in (bool, "bool") and name not in data:
             data[name] = "false"
     return data
+
+
+def _validated_required_text(field: Any) -> bool:
+    """A text field without a default whose validator judges an empty value: the API class
+    requires it (as the OpenAPI document says), the form shows the validator's words."""
+    return (field.default is attrs.NOTHING and field.validator is not None
+            and field.type in (str, "str"))
 
 
 def _is_list(tp: Any) -> bool:

@@ -135,8 +135,12 @@ def _merge(schema: dict[str, Any], keywords: dict[str, Any]) -> None:
             schema[_NOT_BLANK] = True
         elif key == "pattern":
             _add_pattern(schema, value)
-        elif key == "items" and isinstance(schema.get("items"), dict):
-            schema["items"] = items = dict(schema["items"])
+        elif key == "items" and isinstance(value, dict):
+            # Into the array's own items (the array branch of a list-or-null), copied: the
+            # keywords are shared by every schema of this validator.
+            holder = next((h for h in (schema, *schema.get("anyOf", ()))
+                           if isinstance(h.get("items"), dict)), schema)
+            holder["items"] = items = dict(holder.get("items", {}))
             _merge(items, value)
         else:
             schema[key] = value

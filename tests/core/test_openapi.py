@@ -14,7 +14,7 @@ from attrs import validators as v
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
-from propmubi.validation import INT_MAX, INT_MIN, json_schema, not_blank
+from propmubi.validation import INT_MAX, INT_MIN, JSON_SCHEMA_ATTR, json_schema, not_blank
 from propmubi.web.openapi import NO_NUL, NOT_BLANK, build_openapi, schema_for
 from propmubi.web.routing import Routes, mount
 
@@ -238,6 +238,21 @@ class Rules:
     limit: int = attrs.field(default=20, validator=_limit)
 
 
+@json_schema(maxItems=4, items={"x-not-blank": True, "pattern": "^[^\\u0000-\\u001f]*$"})
+def _words(instance, attribute, value):
+    """Up to four words, each not blank and without C0 controls."""
+
+
+@attrs.frozen
+class MaybeWords:
+    words: list[str] | None = attrs.field(default=None, validator=_words)
+
+
+@attrs.frozen
+class Words:
+    words: list[str] = attrs.field(factory=list, validator=_words)
+
+
 def _validator(components: dict) -> OAS31Validator:
     return OAS31Validator({"$ref": "#/components/schemas/Rules",
                            "components": {"schemas": components}})
@@ -329,3 +344,20 @@ async def test_each_path_template_shape_is_declared_once(doc):
     assert [paths for paths in shapes.values() if len(paths) > 1] == []
     assert "/api/v1/projects/{id}" in doc["paths"]
     assert set(doc["paths"]["/api/v1/projects/{id}"]) >= {"get", "patch", "delete"}
+
+
+def test_item_rules_of_a_list_or_null_reach_its_items_and_are_not_used_up():
+    # One validator on two fields: writing the first field's schema once emptied the
+    # validator's keywords, and a list-or-null's item rules sat where generators missed them.
+    components: dict = {}
+    schema_for(MaybeWords, components)
+    schema_for(Words, components)
+    for name in ("MaybeWords", "Words"):
+        words = OAS31Validator(components[name]["properties"]["words"])
+        assert words.is_valid(["a"]), name
+        for bad in ([""], [" "], ["a\u0001"], ["a"] * 5):
+            assert not words.is_valid(bad), (name, bad)
+    branch = components["MaybeWords"]["properties"]["words"]["anyOf"][0]
+    assert branch["type"] == "array" and "pattern" in branch["items"]
+    assert getattr(_words, JSON_SCHEMA_ATTR)["items"] == {
+        "x-not-blank": True, "pattern": "^[^\\u0000-\\u001f]*$"}

@@ -10,10 +10,9 @@ from typing import Any
 
 import attrs
 
-from propmubi.validation import SPACE_CLASS, json_schema
+from propmubi.validation import CONTROL_FREE_PATTERN, SPACE_CLASS, json_schema
 from propmubi_plugins.catalog.models import (
     AMENITIES,
-    CONTROL_FREE_PATTERN,
     BuilderRef,
     control_character_problem,
     unknown_amenities_problem,

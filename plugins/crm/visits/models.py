@@ -23,7 +23,7 @@ NOTES_MAX = 2000
 STATUSES = ("scheduled", "completed", "cancelled", "no_show")
 
 
-@json_schema(maxLength=REASON_MAX)
+@json_schema(**{"x-not-blank": True}, maxLength=REASON_MAX)
 def _reason(instance: Any, attribute: attrs.Attribute, value: str) -> None:
     if not value.strip():
         raise ValueError("Say why the visit is cancelled.")
@@ -78,7 +78,7 @@ class VisitIn:
 class CancelIn:
     """Cancel a scheduled visit, saying why (kept in the visit's history, never in events)."""
 
-    reason: str = attrs.field(default="", validator=_reason)
+    reason: str = attrs.field(validator=_reason)
 
 
 @attrs.frozen

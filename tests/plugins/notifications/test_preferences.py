@@ -37,7 +37,7 @@ async def test_transactional_categories_cannot_be_turned_off(client):
         "opted_out": [{"category": "leads", "channel": "sms"}]})
     assert response.status == 422
     (error,) = (await response.json())["errors"]
-    assert error["field"] == "opted_out"
+    assert error["field"] == "opted_out[0].category"
     assert "leads messages are transactional: they cannot be turned off" in error["message"]
     response = await client.put(PREFERENCES, headers=USER, json={
         "opted_out": [{"category": "gossip", "channel": "fax"}]})
