@@ -7,6 +7,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
+# Test processes of `make test` (pytest-xdist): auto is one per core; each worker starts its
+# own embedded PostgreSQL and Redis, and runs whole test files.
+TEST_WORKERS ?= auto
 # The web port of `make dev`; empty: the configuration's http.port.
 PORT   ?=
 
@@ -39,7 +42,7 @@ lint: $(VENV)/.installed-test
 test: $(VENV)/.installed-test
 	scripts/test-system-deps
 	$(MAKE) --no-print-directory lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(VENV)/.installed-test
 	scripts/bench-system-deps
