@@ -24,11 +24,10 @@ import pytest
 
 import propmubi_plugins.agents
 import propmubi_plugins.notifications
-from propmubi import hookimpl
 from propmubi.actors import Actor
 from propmubi.ids import uuid7
 from propmubi.services import Clock
-from propmubi.types import PluginInfo, Principal
+from propmubi.types import Principal
 from propmubi.web.appkeys import SERVICES
 from propmubi_plugins.agents import service, store
 from propmubi_plugins.agents.state import Ctx
@@ -40,30 +39,9 @@ from propmubi_plugins.catalog import store as catalog_store
 
 #: The auth plugin's settings in these tests (known keys, so tokens can be issued).
 AUTH_SETTINGS = {"signing_key": generate_signing_key(),
-                 "otp_secret": "test-otp-secret-0123456789abcdef",
-                 "sms_provider": "agents_tests_sms"}
+                 "otp_secret": "test-otp-secret-0123456789abcdef"}
 
 
-class _NoSms:
-    """An SMS sender that keeps what it is given (these tests send none)."""
-
-    def __init__(self) -> None:
-        self.outbox: list[tuple[str, str]] = []
-
-    async def send(self, to: str, body: str) -> None:
-        self.outbox.append((to, body))
-
-
-class TestSmsPlugin:
-    """Offers auth an SMS provider, so these tests need no plugin that sends real SMS."""
-
-    @hookimpl
-    def propmubi_plugin_info(self) -> PluginInfo:
-        return PluginInfo(name="agents_tests_sms", description="SMS for the agents tests")
-
-    @hookimpl
-    def propmubi_sms_providers(self) -> dict[str, Any]:
-        return {"agents_tests_sms": lambda ctx: _NoSms()}
 _phones = itertools.count(1)
 API = "/api/v1"
 ME = f"{API}/agents/me"
@@ -85,13 +63,13 @@ def agent_body(**changes: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def extra_plugins() -> list[Any]:
-    return [propmubi_plugins.agents, propmubi_plugins.notifications, TestSmsPlugin()]
+    return [propmubi_plugins.agents, propmubi_plugins.notifications]
 
 
 @pytest.fixture
 def config_overrides() -> dict[str, dict[str, Any]]:
     key = base64.b64encode(bytes(range(32))).decode()
-    return {"plugins": {"enabled": ["agents_tests_sms", "auth", "catalog", "notifications",
+    return {"plugins": {"enabled": ["auth", "catalog", "notifications",
                                     "agents"],
                         "settings": {"auth": {**AUTH_SETTINGS, "pii_key_id": "k1",
                                               "pii_key": key}}},

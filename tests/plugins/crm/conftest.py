@@ -3,10 +3,10 @@
 context of the test application, a clock the test moves, and helpers.
 
 The plugin runs with what it requires (auth, catalogue, agents, notifications with its console
-providers) and nothing else; the auth plugin's SMS provider is a stand-in (:class:`NoSms`:
-these tests sign users in with tokens, no code is ever sent). Advisors are
-made through the CRM's own service (``add_agent``), as its event handlers make them; the
-event tests publish the agents plugin's real events on the bus instead.
+providers) and nothing else (a sign-in code would go out through those console providers;
+these tests sign users in with tokens). Advisors are made through the CRM's own service
+(``add_agent``), as its event handlers make them; the event tests publish the agents plugin's
+real events on the bus instead.
 """
 
 from __future__ import annotations
@@ -19,10 +19,8 @@ from typing import Any
 
 import pytest
 
-from propmubi import hookimpl
 from propmubi.actors import Actor
 from propmubi.services import Clock
-from propmubi.types import PluginInfo
 from propmubi.web.appkeys import SERVICES
 from propmubi_plugins.crm import service
 from propmubi_plugins.crm.state import Ctx
@@ -52,26 +50,6 @@ def crm_settings() -> dict[str, Any]:
             "enquiry_per_ip": "1000/hour"}
 
 
-class NoSms:
-    """A test plugin offering the auth plugin an SMS provider that is never used."""
-
-    @hookimpl
-    def propmubi_plugin_info(self) -> PluginInfo:
-        return PluginInfo(name="crm_test_sms", description="no SMS in the CRM tests")
-
-    @hookimpl
-    def propmubi_sms_providers(self) -> dict[str, Any]:
-        return {"crm_test_sms": lambda ctx: self}
-
-    async def send(self, *args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("the CRM tests send no SMS")
-
-
-@pytest.fixture
-def extra_plugins() -> list[Any]:
-    return [NoSms()]
-
-
 @pytest.fixture
 def crm_overrides() -> dict[str, Any]:
     """Changes to ``[plugins.crm]`` for a test module or test."""
@@ -80,10 +58,8 @@ def crm_overrides() -> dict[str, Any]:
 
 @pytest.fixture
 def config_overrides(crm_overrides: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {"plugins": {"enabled": ["auth", "catalog", "agents", "notifications", "crm",
-                                    "crm_test_sms"],
-                        "settings": {"auth": {**AUTH_SETTINGS,
-                                              "sms_provider": "crm_test_sms"},
+    return {"plugins": {"enabled": ["auth", "catalog", "agents", "notifications", "crm"],
+                        "settings": {"auth": AUTH_SETTINGS,
                                      "crm": {**crm_settings(), **crm_overrides}}},
             "ratelimit": {"enabled": False}}
 
