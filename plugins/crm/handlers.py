@@ -20,7 +20,8 @@ one last applied for that agent, and a listing is a set membership.
 
 The CRM's own events are told to people through the notifications plugin (notify.py): a lead
 assigned or reassigned (the advisor), a visit booked, moved, cancelled or due (the buyer; the
-advisor too for reminders), an SLA breach (the escalation desk).
+advisor too for reminders), an SLA about to be missed (the advisor), an SLA breach (the
+escalation desk).
 """
 
 from __future__ import annotations
@@ -179,4 +180,5 @@ def subscriptions() -> dict[str, list[Handler]]:
             "crm.visit_rescheduled": [notify.on_visit_changed],
             "crm.visit_cancelled": [notify.on_visit_changed],
             "crm.visit_reminder_due": [notify.on_visit_reminder_due],
+            "crm.sla_warning": [notify.on_sla_warning],
             "crm.sla_breached": [notify.on_sla_breached]}

@@ -6,6 +6,7 @@ processed mark, or neither does):
 - ``crm.visit_reminder_due`` -> the buyer and the advisor: ``visit_reminder``;
 - ``crm.visit_scheduled`` / ``_rescheduled`` / ``_cancelled`` -> the buyer:
   ``visit_scheduled`` / ``visit_rescheduled`` / ``visit_cancelled``;
+- ``crm.sla_warning`` -> the advisor holding the lead: ``sla_warning`` (reply by when);
 - ``crm.sla_breached`` -> the escalation desk (``sla_escalation_*`` settings):
   ``sla_breached``.
 
@@ -49,6 +50,7 @@ ACTOR = Actor.system("crm-notify")
 #: seed has ``lead_assigned`` and ``visit_reminder``).
 LEAD_ASSIGNED = "lead_assigned"
 VISIT_REMINDER = "visit_reminder"
+SLA_WARNING = "sla_warning"
 SLA_BREACHED = "sla_breached"
 VISIT_TYPES = {"crm.visit_scheduled": "visit_scheduled",
                "crm.visit_rescheduled": "visit_rescheduled",
@@ -86,6 +88,14 @@ TEMPLATES = (
         type="visit_cancelled", channel="push", category="visits", kind="transactional",
         subject="Site visit cancelled", body="{#project#}, {#day#} at {#time#}.",
         variables=["project", "day", "time"]),
+    notifications.TemplateIn(
+        type=SLA_WARNING, channel="sms", category="leads", kind="transactional",
+        body="Please reply to {#name#}'s enquiry by {#due#}. - Propmubi",
+        variables=["name", "due"], dlt_template_id="1107000000000000204"),
+    notifications.TemplateIn(
+        type=SLA_WARNING, channel="push", category="leads", kind="transactional",
+        subject="{#name#} is waiting", body="{#project#}: reply by {#due#}.",
+        variables=["name", "project", "due"]),
     notifications.TemplateIn(
         type=SLA_BREACHED, channel="email", category="leads", kind="critical",
         subject="SLA breached: {#project#}",
@@ -287,6 +297,42 @@ async def on_visit_reminder_due(tx: Tx, delivery: Delivery) -> None:
     user_id, phone, email, _ = advisor
     await request(ctx, tx, VISIT_REMINDER, user_id, phone=phone, email=email,
                   variables=variables, dedupe_key=f"{key}:advisor")
+
+
+def _due(ctx: Ctx, at: Any) -> str:
+    """When a clock is due, as the advisor reads it (``Thu 5 Jun, 10:00``: a message may be
+    read the next day, so never "today")."""
+    if at in (None, ""):
+        return "as soon as you can"
+    local = _local(ctx, at)
+    return f"{local:%a} {local.day} {local:%b}, {local:%H:%M}"
+
+
+async def on_sla_warning(tx: Tx, delivery: Delivery) -> None:
+    """``crm.sla_warning``: tell the advisor who holds the lead that its clock is running out
+    (``sla_warning``: the buyer's first name, the project, which clock, when it is due, the
+    lead's link), once per warning. A lead in the queue, or no longer with that advisor,
+    tells nobody (staff see it in the SLA queue)."""
+    ctx: Ctx = delivery.ctx
+    payload = delivery.payload
+    lead_id, agent_id = _uuid(payload.get("lead_id")), _uuid(payload.get("agent_id"))
+    if lead_id is None:
+        return
+    lead = await store.lead(tx, lead_id)
+    if lead is None or agent_id is None or lead["agent_id"] != agent_id:
+        _skip(ctx, SLA_WARNING, "stale", "lead %s is not with agent %s", lead_id, agent_id)
+        return
+    advisor = await _advisor(tx, agent_id, ctx.settings.default_region)
+    if advisor is None:
+        _skip(ctx, SLA_WARNING, "no_recipient", "agent %s is unknown", agent_id)
+        return
+    user_id, phone, email, _ = advisor
+    await request(ctx, tx, SLA_WARNING, user_id, phone=phone, email=email, variables={
+        "name": _first_name(lead["name"]),
+        "project": await _project_name(tx, lead["project_id"]),
+        "kind": str(payload.get("kind") or "").replace("_", " "),
+        "due": _due(ctx, payload.get("due_at")), "link": _lead_link(ctx, lead_id)},
+        dedupe_key=f"crm:lead:{lead_id}:sla_warning:{delivery.sequence}")
 
 
 async def on_sla_breached(tx: Tx, delivery: Delivery) -> None:

@@ -93,8 +93,8 @@ class FeedbackIn:
 
 @attrs.frozen
 class MyVisitsQuery:
-    """The advisor's visits, soonest first (keyset pages; pass ``next_cursor`` as
-    ``cursor``); ``status`` defaults to ``scheduled``."""
+    """The advisor's (or the buyer's) visits, soonest first (keyset pages; pass
+    ``next_cursor`` as ``cursor``); ``status`` defaults to ``scheduled``."""
 
     status: str = attrs.field(default="scheduled", validator=v.in_(STATUSES))
     limit: int | None = attrs.field(default=None, validator=v.optional([v.ge(1), v.le(100)]))
@@ -143,7 +143,8 @@ class VisitHistoryOut:
 
 @attrs.frozen
 class VisitOut:
-    """A site visit."""
+    """A site visit. ``rating`` and ``notes`` are the advisor's feedback: shown to staff and
+    the lead's advisor, null for the buyer."""
 
     id: uuid.UUID
     lead_id: uuid.UUID

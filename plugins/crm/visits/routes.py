@@ -6,6 +6,7 @@
   ``POST /crm/visits/{visit_id}/cancel``, ``POST /crm/visits/{visit_id}/feedback`` (the
   advisor, staff).
 - ``GET /crm/my/visits``: the advisor's visits, soonest first.
+- ``GET /crm/my/booked-visits``: the buyer's visits, soonest first.
 """
 
 from __future__ import annotations
@@ -91,3 +92,11 @@ async def visit_feedback(request: web.Request, ctx: Ctx, params: VisitId, body: 
 async def my_visits(request: web.Request, ctx: Ctx, query: MyVisitsQuery) -> VisitPage:
     """The signed-in advisor's visits, soonest first (403 for a caller who is no advisor)."""
     return await service.my_visits(ctx, signed_in(request), query)
+
+
+@routes.get("/crm/my/booked-visits", query=MyVisitsQuery, response=VisitPage, roles=ANYONE,
+            errors=[422])
+async def booked_visits(request: web.Request, ctx: Ctx, query: MyVisitsQuery) -> VisitPage:
+    """The site visits of the signed-in buyer (booked by them or on their enquiry), soonest
+    first, without the advisor's rating and notes."""
+    return await service.booked_visits(ctx, signed_in(request), query)

@@ -68,13 +68,15 @@ class SlotFull(Conflict):
     slug, title = "slot-full", "The visit slot is full"
 
 
-def visit_out(row: dict[str, Any]) -> VisitOut:
-    """A visit row as the API shows it."""
+def visit_out(row: dict[str, Any], *, feedback: bool = True) -> VisitOut:
+    """A visit row as the API shows it; without the advisor's ``rating`` and ``notes``
+    (``feedback=False``) for the buyer."""
     return VisitOut(
         id=row["id"], lead_id=row["lead_id"], project_id=row["project_id"],
         status=row["status"], starts_at=row["starts_at"], ends_at=row["ends_at"],
-        reschedules=row["reschedules"], attended=row["attended"], rating=row["rating"],
-        notes=row["notes"], cancel_reason=row["cancel_reason"], created_at=row["created_at"],
+        reschedules=row["reschedules"], attended=row["attended"],
+        rating=row["rating"] if feedback else None, notes=row["notes"] if feedback else None,
+        cancel_reason=row["cancel_reason"], created_at=row["created_at"],
         updated_at=row["updated_at"], closed_at=row["closed_at"])
 
 
@@ -364,7 +366,7 @@ async def get_visit(ctx: Ctx, actor: Actor, visit_id: uuid.UUID) -> VisitDetail:
     lead = await lead_store.lead(ctx.db, row["lead_id"]) if row else None
     if row is None or lead is None or not await _may_see(ctx.db, actor, lead):
         raise NotFound(f"no visit {visit_id}")
-    return VisitDetail(visit=visit_out(row), history=[
+    return VisitDetail(visit=visit_out(row, feedback=leads.may_work(actor, lead)), history=[
         VisitHistoryOut(kind=h["kind"], from_starts_at=h["from_starts_at"],
                         starts_at=h["starts_at"], actor=h["actor"], at=h["at"])
         for h in await store.history(ctx.db, visit_id)])
@@ -401,17 +403,40 @@ async def my_visits(ctx: Ctx, actor: Actor, query: MyVisitsQuery) -> VisitPage:
     agent = await lead_store.agent_of_user(ctx.db, actor.user_id) if actor.user_id else None
     if agent is None:
         raise Forbidden("you are not an advisor")
-    after = None
-    if query.cursor is not None:
-        try:
-            after = cursors.unpack_position(query.cursor)
-        except ValueError:
-            raise _bad("cursor", "not a cursor from this list; start from the first page",
-                       "query") from None
+    after = _after(query)
     size = query.limit or ctx.settings.page_size
     rows = await store.of_agent(ctx.db, agent["agent_id"], query.status, after, size + 1)
-    items = [visit_out(r) for r in rows[:size]]
-    more = len(rows) > size
+    return _visit_page([visit_out(r) for r in rows], size)
+
+
+async def booked_visits(ctx: Ctx, actor: Actor, query: MyVisitsQuery) -> VisitPage:
+    """The visits the signed-in buyer booked (or that were booked on their enquiry) in one
+    status (default ``scheduled``), soonest first, without the advisor's feedback.
+
+    :raises Forbidden: the caller is not a signed-in user.
+    :raises ValidationFailed: a ``cursor`` that is not one of this list's.
+    """
+    if actor.user_id is None:
+        raise Forbidden("only a signed-in buyer has booked visits")
+    size = query.limit or ctx.settings.page_size
+    rows = await store.of_buyer(ctx.db, actor.user_id, query.status, _after(query), size + 1)
+    return _visit_page([visit_out(r, feedback=False) for r in rows], size)
+
+
+def _after(query: MyVisitsQuery) -> tuple[dt.datetime, uuid.UUID] | None:
+    if query.cursor is None:
+        return None
+    try:
+        return cursors.unpack_position(query.cursor)
+    except ValueError:
+        raise _bad("cursor", "not a cursor from this list; start from the first page",
+                   "query") from None
+
+
+def _visit_page(items: list[VisitOut], size: int) -> VisitPage:
+    """The first ``size`` of ``items`` (one more was fetched: there is a next page)."""
+    more = len(items) > size
+    items = items[:size]
     return VisitPage(items=items, next_cursor=cursors.pack_position(
         items[-1].starts_at, items[-1].id) if more else None)
 

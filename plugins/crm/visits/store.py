@@ -137,6 +137,18 @@ async def of_agent(q: Queries, agent_id: uuid.UUID, status: str,
     return await q.fetch(sql + " ORDER BY v.starts_at, v.id LIMIT %s", (*params, limit))
 
 
+async def of_buyer(q: Queries, user_id: uuid.UUID, status: str,
+                   after: tuple[dt.datetime, uuid.UUID] | None, limit: int
+                   ) -> list[dict[str, Any]]:
+    """Visits of a buyer (``buyer_user_id``) in one status, soonest first (keyset pages)."""
+    sql = _VISIT + "WHERE v.buyer_user_id = %s AND v.status = %s"
+    params: list[Any] = [user_id, status]
+    if after is not None:
+        sql += " AND (v.starts_at, v.id) > (%s, %s)"
+        params += [after[0], after[1]]
+    return await q.fetch(sql + " ORDER BY v.starts_at, v.id LIMIT %s", (*params, limit))
+
+
 async def upcoming(q: Queries, since: dt.datetime, limit: int) -> list[dict[str, Any]]:
     """Scheduled visits ending after ``since``, soonest first (the console's page)."""
     return await q.fetch(_VISIT + "WHERE v.status = 'scheduled' AND v.ends_at > %s"

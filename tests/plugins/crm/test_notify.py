@@ -276,6 +276,44 @@ async def test_an_sla_breach_escalates_to_the_desk_exactly_once(
         "kind": "first response", "link": f"https://app.example/leads/{lead_id}"}
 
 
+async def test_the_advisor_is_warned_once_before_the_target_and_the_queue_is_not(
+        client, services, event_bus, ctx, clock, make_user, buyer, staff, project):
+    await notifications_seed.seed(services.context("notifications"), 1.0)
+    await notify.ensure_templates(ctx)  # the CRM's defaults: sla_warning by SMS and push
+    advisor = await make_advisor(client, ctx, make_user, project, 1)
+    lead_id = (await send(client, buyer, enquiry(project, name="Asha Rao")))["lead_id"]
+    await event_bus.drain()
+    due = clock.at + dt.timedelta(minutes=120)  # a business morning: 120 minutes to respond
+    clock.move(minutes=100)  # past 80 %
+    await service.check_slas(ctx)
+    await service.check_slas(ctx)
+    await event_bus.drain()
+    await replay(services, "crm.sla_warning")
+    await event_bus.drain()
+    (warned,) = await ledger(ctx, "sla_warning")
+    assert warned["user_id"] == advisor.id
+    assert warned["variables"] == {
+        "name": "Asha", "project": "Green Meadows", "kind": "first response",
+        "due": f"Mon 2 Jun, {due.astimezone(IST):%H:%M}",
+        "link": f"https://app.example/leads/{lead_id}"}
+    assert warned["deliveries"] == {"push": ("sent", ["fcm-token-advisor-0001"]),
+                                    "sms": ("sent", ["+919812300001"])}
+    assert warned["dedupe_key"].startswith(f"crm:lead:{lead_id}:sla_warning:")
+    # Back to the queue before its warning: nobody holds the lead, nobody is told.
+    other = (await send(client, buyer, enquiry(project, name="Ravi K",
+                                               phone="+919876500011")))["lead_id"]
+    assert other != lead_id
+    await event_bus.drain()
+    await call(client, "POST", f"{LEADS}/{other}/reassign", staff, 200,
+               json={"reason": "Back to the queue"})
+    before = counted("sla_warning", "stale")
+    clock.move(minutes=100)
+    await service.check_slas(ctx)
+    await event_bus.drain()
+    assert len(await ledger(ctx, "sla_warning")) == 1
+    assert counted("sla_warning", "stale") == before + 1
+
+
 @pytest.mark.parametrize("crm_overrides", [{}])
 async def test_without_an_escalation_desk_a_breach_is_only_counted(
         client, services, event_bus, ctx, clock, templates, make_user, buyer, project):

@@ -289,6 +289,34 @@ async def test_feedback_completes_the_visit_and_the_lead_is_visited(client, ctx,
     await call(client, "POST", url, advisor, 409, json=body)
 
 
+async def test_the_buyer_lists_their_visits_without_the_advisors_feedback(
+        client, ctx, clock, buyer, advisor, project, lead, make_user):
+    other = (await send(client, buyer, enquiry(project, phone=PHONES[1])))["lead_id"]
+    late = await book(client, advisor, lead, ist(6, 15))  # booked for them by the advisor
+    soon = await book(client, buyer, other, ist(3, 12))
+    url = f"{API}/my/booked-visits"
+    page = await call(client, "GET", url, buyer, 200, params={"limit": "1"})
+    assert [v["id"] for v in page["items"]] == [soon["id"]] and page["next_cursor"]
+    page = await call(client, "GET", url, buyer, 200,
+                      params={"limit": "1", "cursor": page["next_cursor"]})
+    assert [v["id"] for v in page["items"]] == [late["id"]] and page["next_cursor"] is None
+    stranger = await make_user()
+    assert (await call(client, "GET", url, stranger, 200))["items"] == []
+    await call(client, "GET", url, buyer, 422, params={"cursor": "nope"})
+    await call(client, "GET", url, None, 401)
+    # The advisor's rating and notes are theirs and staff's: the buyer sees the outcome only.
+    clock.at = ist(3, 12, 40)
+    await call(client, "POST", f"{VISITS}/{soon['id']}/feedback", advisor, 200,
+               json={"attended": True, "rating": 2, "notes": "Budget is far below"})
+    page = await call(client, "GET", url, buyer, 200, params={"status": "completed"})
+    (seen,) = page["items"]
+    assert (seen["attended"], seen["rating"], seen["notes"]) == (True, None, None)
+    detail = await call(client, "GET", f"{VISITS}/{soon['id']}", buyer, 200)
+    assert (detail["visit"]["rating"], detail["visit"]["notes"]) == (None, None)
+    detail = await call(client, "GET", f"{VISITS}/{soon['id']}", advisor, 200)
+    assert (detail["visit"]["rating"], detail["visit"]["notes"]) == (2, "Budget is far below")
+
+
 async def test_feedback_of_a_missed_visit_is_a_no_show(client, ctx, clock, buyer, advisor,
                                                        lead):
     visit = await book(client, buyer, lead, ist(3, 15))
