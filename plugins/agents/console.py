@@ -1,4 +1,5 @@
-"""Console pages of agents: the list (by status), an agent (profile, KYC status, registrations
+"""Console pages of agents: the list (by status), a new agent (for a user holding the agent
+role, found by the phone number they sign in with), an agent (profile, KYC status, registrations
 with verify / reject, suspend / reinstate with a reason, listings with accept / reject,
 capacity and territories, holidays, history by name), the "registrations expiring" queue, and
 the dashboard card (active agents, registrations waiting, registrations expiring).
@@ -28,7 +29,7 @@ from propmubi.console.pages import (
     see_other,
     staff_actor,
 )
-from propmubi.errors import BadRequest, Conflict, NotFound, ValidationFailed
+from propmubi.errors import BadRequest, Conflict, FieldError, NotFound, ValidationFailed
 from propmubi.types import ConsolePage, ConsoleWidget
 from propmubi_plugins.agents import service, store
 from propmubi_plugins.agents.models import (
@@ -38,8 +39,10 @@ from propmubi_plugins.agents.models import (
     TERRITORIES_MAX,
     AgentUpdate,
     HolidayIn,
+    NewAgentForm,
     ReasonIn,
     TerritoryIn,
+    e164,
 )
 from propmubi_plugins.agents.state import Ctx
 from propmubi_plugins.catalog import api as catalog
@@ -130,6 +133,51 @@ async def expiring_page(request: web.Request, ctx: Ctx) -> web.Response:
     rows = await store.expiring(ctx.db, today, horizon, None, QUEUE_SIZE)
     return _page("agents/expiring.html", request, {
         "rows": rows, "days": ctx.settings.expiry_notice_days, "today": today})
+
+
+def _new_page(request: web.Request, *, errors: FormErrors | None = None,
+              typed: dict[str, str] | None = None, status: int = 200) -> web.Response:
+    return _page("agents/new.html", request, {"errors": errors or FormErrors(),
+                                              "typed": typed or {}}, status=status)
+
+
+async def new_agent_page(request: web.Request, ctx: Ctx) -> web.Response:
+    """The "New agent" form."""
+    return _new_page(request)
+
+
+#: Where the service's refusals of a new profile are shown on the form.
+_NEW_AGENT_FIELDS = {"registration.number": "number", "registration.valid_until": "valid_until"}
+
+
+async def create_agent(request: web.Request, ctx: Ctx) -> web.Response:
+    """Create an agent profile for the user who signs in with the phone number given; it is
+    pending until staff verify the registration and the user's agent KYC is verified."""
+    actor = staff_actor(request)
+    posted = await request.post()
+    typed = {k: str(v) for k, v in posted.items() if k != "csrf_token"}
+    form, errors = await read_form(request, NewAgentForm)
+    if form is None:
+        return _new_page(request, errors=errors, typed=typed, status=422)
+    user_id = await service.user_signing_in_with(ctx, actor, e164(form.user_phone) or "")
+    if user_id is None:
+        return _new_page(request, typed=typed, status=422, errors=FormErrors([FieldError(
+            "form", "user_phone", "No user signs in with this phone number: they sign in "
+            "once on the app first.")]))
+    try:
+        agent = await service.create_agent(ctx, actor, form.to_input(user_id))
+    except (Conflict, NotFound) as exc:
+        field = _NEW_AGENT_FIELDS.get(exc.extra.get("field", ""), "user_phone")
+        return _new_page(request, typed=typed, status=422, errors=FormErrors([FieldError(
+            "form", field, f"{exc.detail[0].upper()}{exc.detail[1:]}." if exc.detail
+            else "Refused.")]))
+    except ValidationFailed as exc:
+        return _new_page(request, typed=typed, status=422, errors=FormErrors([
+            FieldError("form", _NEW_AGENT_FIELDS.get(e["field"], e["field"]), e["message"])
+            for e in exc.extra["errors"]]))
+    flash(request, "Agent created: verify the registration once checked on the register.",
+          "success")
+    return see_other(f"{PREFIX}/{agent.id}")
 
 
 async def _detail(request: web.Request, ctx: Ctx, agent_id: uuid.UUID, *,
@@ -282,6 +330,9 @@ def pages() -> list[ConsolePage]:
         ConsolePage(path="/agents", handler=agents_page, name="agents-list",
                     nav_label="Agents", nav_order=60),
         ConsolePage(path="/agents/expiring", handler=expiring_page, name="agents-expiring"),
+        ConsolePage(path="/agents/new", handler=new_agent_page, name="agents-new"),
+        ConsolePage(path="/agents/new", handler=create_agent, name="agents-create",
+                    method="POST"),
         ConsolePage(path=base, handler=agent_page, name="agents-detail"),
         *(ConsolePage(path=base + path, handler=handler, name=f"agents-{name}", method="POST")
           for path, handler, name in posts),

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
+import phonenumbers
 from attrs import validators as v
 
 from propmubi.validation import CONTROL_FREE_PATTERN, SPACE_CLASS, json_schema
@@ -286,6 +287,61 @@ class StaffAgentIn:
         """The profile part."""
         return AgentIn(display_name=self.display_name, phone=self.phone, email=self.email,
                        registration=self.registration, languages=self.languages)
+
+
+def e164(phone: str) -> str | None:
+    """The E.164 form of a phone number as typed (an Indian number without ``+91``), or None
+    when it is not a valid number."""
+    try:
+        number = phonenumbers.parse(phone, "IN")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _sign_in_phone(instance: Any, attribute: Any, value: str) -> None:
+    if not value:
+        raise ValueError("Give the phone number the user signs in with.")
+    if e164(value) is None:
+        raise ValueError("Give a valid phone number (98123 45678 or +91 98123 45678).")
+
+
+def _languages_text(instance: Any, attribute: Any, value: str) -> None:
+    _languages(instance, attribute, _clean_languages(language_list(value)))
+
+
+def language_list(text: str) -> list[str]:
+    """The languages of a comma-separated text (``Marathi, English``)."""
+    return [item for item in text.split(",") if item.strip()]
+
+
+@attrs.frozen(kw_only=True)
+class NewAgentForm:
+    """The console's "New agent" form: :class:`StaffAgentIn` with the registration's fields
+    inline, the user named by the phone number they sign in with, the contact phone that one
+    when left empty, and the languages comma-separated."""
+
+    user_phone: str = attrs.field(converter=_strip, validator=_sign_in_phone)
+    display_name: str = attrs.field(converter=_strip, validator=_text("name they work under"))
+    phone: str | None = attrs.field(default=None, converter=_strip_optional, validator=_phone)
+    email: str = attrs.field(converter=_lower, validator=_email)
+    languages: str = attrs.field(default="", validator=_languages_text)
+    state: str = attrs.field(converter=_upper, validator=_state)
+    number: str = attrs.field(converter=_compact_upper, validator=_number)
+    valid_from: dt.date
+    valid_until: dt.date = attrs.field(validator=_valid_until)
+
+    def to_input(self, user_id: uuid.UUID) -> StaffAgentIn:
+        """As the API's input, for ``user_id`` (the user who signs in with ``user_phone``)."""
+        return StaffAgentIn(
+            user_id=user_id, display_name=self.display_name,
+            phone=self.phone or e164(self.user_phone) or self.user_phone, email=self.email,
+            languages=language_list(self.languages),
+            registration=RegistrationIn(state=self.state, number=self.number,
+                                        valid_from=self.valid_from,
+                                        valid_until=self.valid_until))
 
 
 @attrs.frozen

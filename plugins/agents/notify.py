@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import uuid
 
-import phonenumbers
 from prometheus_client import Counter
 
 from propmubi.actors import Actor
@@ -23,6 +22,7 @@ from propmubi.db import Tx
 from propmubi.errors import ValidationFailed
 from propmubi.events import Delivery
 from propmubi_plugins.agents import store
+from propmubi_plugins.agents.models import e164
 from propmubi_plugins.agents.state import Ctx
 from propmubi_plugins.notifications import api as notifications
 
@@ -56,16 +56,6 @@ TEMPLATES = (
 )
 
 
-def _e164(phone: str) -> str | None:
-    try:
-        number = phonenumbers.parse(phone, "IN")
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
 async def on_registration_expiring(tx: Tx, delivery: Delivery) -> None:
     """Tell the agent their registration ends soon (once per event: its sequence is the
     notification's dedupe key)."""
@@ -75,7 +65,7 @@ async def on_registration_expiring(tx: Tx, delivery: Delivery) -> None:
     if row is None or row["erased_at"] is not None:
         NOTIFICATIONS.labels(REGISTRATION_EXPIRING, "skipped").inc()
         return
-    phone = _e164(row["phone"]) if row["phone"] else None
+    phone = e164(row["phone"]) if row["phone"] else None
     data = notifications.NotifyIn(
         type=REGISTRATION_EXPIRING, user_id=uuid.UUID(str(row["user_id"])), phone=phone,
         email=row["email"] or None,

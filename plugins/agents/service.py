@@ -353,6 +353,14 @@ async def create_agent(ctx: Ctx, actor: Actor, data: StaffAgentIn) -> AgentOut:
         return await agent_out(tx, await _reload(tx, row["id"]), today_of(ctx))
 
 
+async def user_signing_in_with(ctx: Ctx, actor: Actor, phone: str) -> uuid.UUID | None:
+    """The user who signs in with ``phone`` (E.164), for staff making their profile; None
+    when nobody does."""
+    if not actor.is_staff:
+        raise Forbidden("only staff look users up")
+    return await auth.user_id_by_phone(ctx.db, phone)
+
+
 async def _reload(q: Any, agent_id: uuid.UUID) -> dict[str, Any]:
     row = await store.agent(q, agent_id)
     assert row is not None

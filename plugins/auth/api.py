@@ -26,3 +26,8 @@ async def kyc_status(db: Database | Tx, user_id: uuid.UUID, role: str) -> str:
         if record["role"] == role:
             return str(record["status"])
     return "not_started"
+
+
+async def user_id_by_phone(db: Database | Tx, phone: str) -> uuid.UUID | None:
+    """The id of the user who signs in with ``phone`` (E.164, ``+919812300001``), or None."""
+    return await store.user_id_by_phone(db, phone)

@@ -153,7 +153,7 @@ async def purge_expired(db: Database, older_than: dt.timedelta, batch: int) -> i
     return max(challenges, tokens)
 
 
-async def user_id_by_phone(db: Database, phone: str) -> uuid.UUID | None:
+async def user_id_by_phone(db: Database | Tx, phone: str) -> uuid.UUID | None:
     """The id of the user with this E.164 phone number."""
     return await db.fetchval("SELECT id FROM auth_users WHERE phone = %s", (phone,))
 

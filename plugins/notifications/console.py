@@ -2,7 +2,9 @@
 
 - ``/notifications``: **Messages**, the delivery ledger, newest first, by status and channel:
   type, recipient (by name), channel, provider, status, attempts, why; a message's page
-  lists every attempt.
+  lists every attempt and staff's decisions, and for one whose fate is ``unknown`` the form
+  to decide it once the provider's own records are checked: delivered, not delivered, or
+  not delivered and sent again.
 - ``/notifications/templates``: **Templates**, the list and the create form; a template's
   page is its edit form. Refused fields show their message next to them (422).
 - ``/notifications/outbox``: the **Dev outbox**, what the console providers "sent" (the
@@ -19,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from propmubi.console.forms import FormErrors
+from propmubi.console.forms import FormErrors, read_form
 from propmubi.console.names import actor_names
 from propmubi.console.pages import (
     cursor_of,
@@ -39,6 +41,7 @@ from propmubi_plugins.notifications.models import (
     CATEGORIES,
     KINDS,
     STATUSES,
+    DecisionIn,
     TemplateIn,
     TemplateOut,
     TemplateQuery,
@@ -86,18 +89,48 @@ async def messages(request: web.Request, ctx: Ctx) -> web.Response:
         "outbox": _outbox_available(ctx)})
 
 
-async def message(request: web.Request, ctx: Ctx) -> web.Response:
-    """One delivery and every attempt."""
+async def message(request: web.Request, ctx: Ctx, *, errors: FormErrors | None = None,
+                  typed: Mapping[str, str] | None = None, status: int = 200) -> web.Response:
+    """One delivery, every attempt and staff's decisions; for an ``unknown`` one, the
+    decision form."""
     delivery_id = path_uuid(request, "id", "message")
     row = await store.delivery_detail(ctx.db, delivery_id)
     if row is None:
         raise NotFound("no such message")
+    decisions = await store.decisions_of(ctx.db, delivery_id)
     names = await actor_names(request.app, [
         *([f"user:{row['user_id']}"] if row["user_id"] is not None else []),
-        row["requested_by"]])
+        row["requested_by"], *(d["actor"] for d in decisions)])
     return render("notifications/message.html", request, {
         "row": row, "names": names, "who": recipient(row, names), "base": BASE,
-        "attempts": await store.attempts_of(ctx.db, delivery_id)})
+        "attempts": await store.attempts_of(ctx.db, delivery_id), "decisions": decisions,
+        "may_resend": row["template_id"] is not None and row["masked_at"] is None,
+        "decision_labels": DECISION_LABELS, "errors": errors or FormErrors(),
+        "typed": typed or {}}, status=status)
+
+
+DECISION_LABELS = {"delivered": "Delivered", "failed": "Not delivered",
+                   "resend": "Not delivered: sent again"}
+_DECIDED = {"delivered": "Recorded as delivered.", "failed": "Recorded as not delivered.",
+            "resend": "Sending it again."}
+
+
+async def decide(request: web.Request, ctx: Ctx) -> web.Response:
+    """Staff's decision about an ``unknown`` message; a refused form is the page again (422)
+    with the message next to its field, a decision no longer possible a flash."""
+    delivery_id = path_uuid(request, "id", "message")
+    posted = await request.post()
+    typed = {k: str(posted.get(k, "")) for k in ("decision", "note")}
+    data, errors = await read_form(request, DecisionIn)
+    if data is None:
+        return await message(request, ctx, errors=errors, typed=typed, status=422)
+    try:
+        await service.decide_unknown(ctx, staff_actor(request), delivery_id, data)
+    except Conflict as exc:
+        flash(request, f"Nothing changed: {exc.detail}.", "error")
+    else:
+        flash(request, _DECIDED[data.decision], "success")
+    return see_other(f"{BASE}/messages/{delivery_id}")
 
 
 def _typed_template(template: TemplateOut) -> dict[str, Any]:
@@ -212,6 +245,8 @@ def pages() -> list[ConsolePage]:
                     nav_label="Messages", nav_order=70),
         ConsolePage(path="/notifications/messages/{id}", handler=message,
                     name="notifications-message"),
+        ConsolePage(path="/notifications/messages/{id}/decision", handler=decide,
+                    name="notifications-message-decision", method="POST"),
         ConsolePage(path="/notifications/templates", handler=templates,
                     name="notifications-templates", nav_label="Templates", nav_order=71),
         ConsolePage(path="/notifications/templates", handler=create_template,

@@ -77,7 +77,8 @@ from propmubi_plugins.notifications.providers.base import (
 from propmubi_plugins.notifications.settings import minutes_of
 from propmubi_plugins.notifications.state import Ctx
 
-__all__ = ["Claim", "Outcome", "deliver", "deliver_notification", "recover", "send_due"]
+__all__ = ["Claim", "Outcome", "decide", "deliver", "deliver_notification", "recover",
+           "send_due"]
 
 log = logging.getLogger(__name__)
 
@@ -591,6 +592,27 @@ async def _finish(ctx: Ctx, tx: Tx, row: dict[str, Any], status: str, now: dt.da
         notification_id=row["notification_id"], delivery_id=row["id"], type=row["type"],
         user_id=row["user_id"], channel=row["channel"], status=status, error=reason[:2000],
         attempts=row["attempts"]), actor=SENDER.ref)
+
+
+async def decide(ctx: Ctx, tx: Tx, row: dict[str, Any], decision: str, now: dt.datetime
+                 ) -> None:
+    """Apply staff's decision about an ``unknown`` delivery (locked by the caller), made
+    after checking the provider's own records: ``delivered`` (``sent``, and
+    ``notifications.message_delivered``), ``failed`` (``failed``, and
+    ``notifications.message_failed``), or ``resend``: due again at once through the
+    channel's primary, not pinned (staff know the provider did not accept it), with the
+    attempts left and at least one."""
+    if decision == "delivered":
+        await _sent(ctx, tx, row, Receipt(provider=row["provider"] or "",
+                                          provider_message_id=row["provider_message_id"] or ""),
+                    now, reason="staff confirmed it was delivered")
+    elif decision == "failed":
+        await _finish(ctx, tx, row, "failed", now, "staff confirmed it was not delivered")
+    else:
+        await store.set_delivery(
+            tx, row["id"], status="pending", pinned=False, provider=None,
+            lease_expires_at=None, counted_on=None, next_attempt_at=now,
+            reason="staff confirmed it was not delivered: sent again", updated_at=now)
 
 
 async def _dev_outbox(ctx: Ctx, claim: Claim, now: dt.datetime) -> None:

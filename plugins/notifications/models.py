@@ -443,3 +443,33 @@ class LedgerQuery:
 
     status: str | None = attrs.field(default=None, validator=v.optional(v.in_(STATUSES)))
     channel: str | None = attrs.field(default=None, validator=v.optional(v.in_(CHANNELS)))
+
+
+# -- staff decisions on a delivery whose fate is unknown -------------------------------------
+
+#: What staff may decide about an ``unknown`` delivery once they have checked the provider's
+#: own records: it was delivered, it was not and is sent again, or it was not and stays so.
+DECISIONS = ("delivered", "resend", "failed")
+DECISION_NOTE_MAX = 500
+
+
+def _decision(instance: Any, attribute: Any, value: str) -> None:
+    if value not in DECISIONS:
+        raise ValueError("Choose what happened to it.")
+
+
+def _decision_note(instance: Any, attribute: Any, value: str) -> None:
+    if not value.strip():
+        raise ValueError("Say what you checked (the provider's log, the recipient).")
+    if len(value) > DECISION_NOTE_MAX:
+        raise ValueError(f"At most {DECISION_NOTE_MAX} characters (got {len(value)}).")
+
+
+@attrs.frozen(kw_only=True)
+class DecisionIn:
+    """Staff's decision about an ``unknown`` delivery (the console's form), and what they
+    checked to make it."""
+
+    decision: str = attrs.field(default="", validator=_decision)
+    note: str = attrs.field(converter=lambda s: s.strip() if isinstance(s, str) else s,
+                            validator=_decision_note)

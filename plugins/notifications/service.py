@@ -35,6 +35,7 @@ from propmubi_plugins.notifications.events import NotificationRequested
 from propmubi_plugins.notifications.models import (
     CATEGORIES,
     PROMOTIONAL_CATEGORIES,
+    DecisionIn,
     DeliveryOut,
     DeviceIn,
     DeviceList,
@@ -345,6 +346,41 @@ async def send_now(ctx: Ctx, actor: Actor, channel: str, to: str, body: str, *,
                           provider_message_id=row["provider_message_id"] or "")
     raise MessageNotSent(f"the {channel} message was not sent: {row['reason']}",
                          maybe_sent=row["status"] == "unknown", delivery_id=delivery_id)
+
+
+async def decide_unknown(ctx: Ctx, actor: Actor, delivery_id: uuid.UUID, data: DecisionIn
+                         ) -> None:
+    """Staff settle a delivery whose fate is ``unknown`` after checking the provider's own
+    records (delivery.decide says what each decision does); the decision is kept with who
+    made it and their note.
+
+    :raises NotFound: no such delivery.
+    :raises Conflict: the delivery is not ``unknown`` (someone decided already), or it cannot
+        be sent again: a direct send (a sign-in code: its text is not kept) or a recipient
+        whose address is no longer kept (erased, or past retention).
+    """
+    if not actor.is_staff:
+        raise Forbidden("only staff settle a message whose delivery is unknown")
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as tx:
+        row = await store.lock_delivery_wait(tx, delivery_id)
+        if row is None:
+            raise NotFound("no such message")
+        if row["status"] != "unknown":
+            raise Conflict(f"the message is {row['status']}, not unknown: nothing to decide")
+        if data.decision == "resend":
+            if row["template_id"] is None:
+                raise Conflict("a direct send (a sign-in code) cannot be sent again: its text "
+                               "is not kept")
+            if row["masked_at"] is not None:
+                raise Conflict("the recipient's address is no longer kept (erased or past "
+                               "retention): it cannot be sent again")
+        detail = await store.delivery_detail(tx, delivery_id)
+        assert detail is not None
+        await delivery.decide(ctx, tx, detail, data.decision, now)
+        await store.insert_decision(tx, {
+            "id": uuid7(), "delivery_id": delivery_id, "decision": data.decision,
+            "note": data.note, "actor": actor.ref, "decided_at": now})
 
 
 # -- preferences and unsubscribing --------------------------------------------------------------

@@ -229,6 +229,21 @@ async def attempts_of(q: Queries, delivery_id: uuid.UUID) -> list[dict[str, Any]
         " ORDER BY attempt_no", (delivery_id,))
 
 
+async def insert_decision(tx: Tx, row: dict[str, Any]) -> None:
+    """Record staff's decision about an ``unknown`` delivery."""
+    await tx.execute(
+        "INSERT INTO notifications_decisions (id, delivery_id, decision, note, actor,"
+        " decided_at) VALUES (%(id)s, %(delivery_id)s, %(decision)s, %(note)s, %(actor)s,"
+        " %(decided_at)s)", row)
+
+
+async def decisions_of(q: Queries, delivery_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Staff's decisions about a delivery, first first."""
+    return await q.fetch(
+        "SELECT decision, note, actor, decided_at FROM notifications_decisions"
+        " WHERE delivery_id = %s ORDER BY decided_at, id", (delivery_id,))
+
+
 # -- preferences --------------------------------------------------------------------------------
 
 async def opted_out(q: Queries, user_id: uuid.UUID) -> set[tuple[str, str]]:

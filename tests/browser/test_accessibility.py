@@ -161,9 +161,19 @@ async def advisors_leads_and_messages(services: Any, project_id: uuid.UUID,
             "message": "Is a site visit possible this weekend?"}, "+919812300078", project,
             user_id=None, partner=None)
     first = "SELECT id FROM {} ORDER BY id LIMIT 1"
-    return {name: await services.db.fetchval(first.format(table)) for name, table in (
+    ids = {name: await services.db.fetchval(first.format(table)) for name, table in (
         ("agent", "agents_agents"), ("template", "notifications_templates"),
         ("delivery", "notifications_deliveries"), ("lead", "crm_leads"))}
+    # A second message whose fate is unknown (as after an SMTP relay dropped the connection
+    # once it had the message), for the page's decision form.
+    await notifications_api.notify(services.context("notifications"), seed, NotifyIn(
+        type="booking_confirmed", user_id=buyer_id, phone="+919812300077",
+        variables={"unit": "C-402", "project": "Green Meadows"}, dedupe_key="unknown"))
+    ids["unknown_delivery"] = await services.db.fetchval(
+        "UPDATE notifications_deliveries SET status = 'unknown', provider = 'console_sms',"
+        " attempts = 1, reason = 'the connection dropped after the message was handed over'"
+        " WHERE id <> %s RETURNING id", (ids["delivery"],))
+    return ids
 
 
 async def paid_booking(services: Any, project_id: uuid.UUID, buyer_id: uuid.UUID
@@ -221,10 +231,12 @@ async def test_every_console_page_passes_axe(page: Any, console: Console, migrat
                  f"/console/payments/{ids['intent']}", "/console/payments/refunds",
                  "/console/payments/reconciliation", "/console/agents",
                  "/console/agents?status=pending", "/console/agents/expiring",
+                 "/console/agents/new",
                  "/console/notifications", "/console/notifications/templates",
                  "/console/notifications/outbox", "/console/crm/leads",
                  f"/console/agents/{ids['agent']}", f"/console/crm/leads/{ids['lead']}",
                  f"/console/notifications/messages/{ids['delivery']}",
+                 f"/console/notifications/messages/{ids['unknown_delivery']}",
                  f"/console/notifications/templates/{ids['template']}",
                  "/console/crm/unassigned", "/console/crm/breaches", "/console/crm/visits"):
         await audit.visit(path)
@@ -259,6 +271,17 @@ async def test_every_console_page_passes_axe(page: Any, console: Console, migrat
                   "refused builder edit (422)")
     await refused("#verification-reason", "form[action$='verify'] button[type=submit]",
                   "refused verification (422)")
+    await page.goto(console.at("/console/agents/new"))
+    for box, value in (("#display_name", "Ravi Deshpande"), ("#number", "A51800054321"),
+                       ("#valid_from", "2025-01-01"), ("#valid_until", "2024-12-31")):
+        await page.fill(box, value)
+    await page.eval_on_selector("#email", "e => e.type = 'text'")  # past the browser's check
+    await page.fill("#email", "not an address")
+    await refused("#user_phone", "form[action$='/agents/new'] button[type=submit]",
+                  "refused new agent (422)")
+    await page.goto(console.at(f"/console/notifications/messages/{ids['unknown_delivery']}"))
+    await refused("#note", "form[action$='/decision'] button[type=submit]",
+                  "refused decision (422)")
 
     # Error pages.
     await audit.visit("/console/staff", status=403, name="403 page")
