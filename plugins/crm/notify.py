@@ -187,6 +187,22 @@ async def _advisor(tx: Tx, agent_id: uuid.UUID | None, region: str
     return agent.user_id, phone, agent.email or None, agent.display_name
 
 
+async def _held_by(ctx: Ctx, tx: Tx, type: str, lead_id: uuid.UUID,
+                   agent_id: uuid.UUID | None
+                   ) -> tuple[dict[str, Any], tuple[uuid.UUID, str | None, str | None, str]] | None:
+    """The lead and its advisor, when the lead is still with ``agent_id``; None (counted
+    ``stale`` or ``no_recipient``) when an event about it should tell nobody."""
+    lead = await store.lead(tx, lead_id)
+    if lead is None or agent_id is None or lead["agent_id"] != agent_id:
+        _skip(ctx, type, "stale", "lead %s is not with agent %s", lead_id, agent_id)
+        return None
+    advisor = await _advisor(tx, agent_id, ctx.settings.default_region)
+    if advisor is None:
+        _skip(ctx, type, "no_recipient", "agent %s is unknown", agent_id)
+        return None
+    return lead, advisor
+
+
 async def _project_name(tx: Tx, project_id: Any) -> str:
     project = await catalog.project(tx, uuid.UUID(str(project_id)))
     return str(project["name"]) if project else "your project"
@@ -230,16 +246,10 @@ async def on_lead_assigned(tx: Tx, delivery: Delivery) -> None:
     lead_id = _uuid(payload.get("lead_id"))
     if agent_id is None or lead_id is None:
         return
-    lead = await store.lead(tx, lead_id)
-    if lead is None or lead["agent_id"] != agent_id:
-        _skip(ctx, LEAD_ASSIGNED, "stale", "lead %s is no longer with agent %s", lead_id,
-              agent_id)
+    held = await _held_by(ctx, tx, LEAD_ASSIGNED, lead_id, agent_id)
+    if held is None:
         return
-    advisor = await _advisor(tx, agent_id, ctx.settings.default_region)
-    if advisor is None:
-        _skip(ctx, LEAD_ASSIGNED, "no_recipient", "agent %s is unknown", agent_id)
-        return
-    user_id, phone, email, _ = advisor
+    lead, (user_id, phone, email, _) = held
     await request(ctx, tx, LEAD_ASSIGNED, user_id, phone=phone, email=email, variables={
         "name": _first_name(lead["name"]),
         "project": await _project_name(tx, lead["project_id"]),
@@ -318,15 +328,10 @@ async def on_sla_warning(tx: Tx, delivery: Delivery) -> None:
     lead_id, agent_id = _uuid(payload.get("lead_id")), _uuid(payload.get("agent_id"))
     if lead_id is None:
         return
-    lead = await store.lead(tx, lead_id)
-    if lead is None or agent_id is None or lead["agent_id"] != agent_id:
-        _skip(ctx, SLA_WARNING, "stale", "lead %s is not with agent %s", lead_id, agent_id)
+    held = await _held_by(ctx, tx, SLA_WARNING, lead_id, agent_id)
+    if held is None:
         return
-    advisor = await _advisor(tx, agent_id, ctx.settings.default_region)
-    if advisor is None:
-        _skip(ctx, SLA_WARNING, "no_recipient", "agent %s is unknown", agent_id)
-        return
-    user_id, phone, email, _ = advisor
+    lead, (user_id, phone, email, _) = held
     await request(ctx, tx, SLA_WARNING, user_id, phone=phone, email=email, variables={
         "name": _first_name(lead["name"]),
         "project": await _project_name(tx, lead["project_id"]),

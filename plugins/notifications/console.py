@@ -104,7 +104,7 @@ async def message(request: web.Request, ctx: Ctx, *, errors: FormErrors | None =
     return render("notifications/message.html", request, {
         "row": row, "names": names, "who": recipient(row, names), "base": BASE,
         "attempts": await store.attempts_of(ctx.db, delivery_id), "decisions": decisions,
-        "may_resend": row["template_id"] is not None and row["masked_at"] is None,
+        "resend_refusal": service.resend_refusal(row),
         "decision_labels": DECISION_LABELS, "errors": errors or FormErrors(),
         "typed": typed or {}}, status=status)
 

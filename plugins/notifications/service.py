@@ -348,6 +348,17 @@ async def send_now(ctx: Ctx, actor: Actor, channel: str, to: str, body: str, *,
                          maybe_sent=row["status"] == "unknown", delivery_id=delivery_id)
 
 
+def resend_refusal(row: dict[str, Any]) -> str | None:
+    """Why a delivery cannot be sent again, or None when it can: a direct send keeps no text,
+    a masked recipient no address."""
+    if row["template_id"] is None:
+        return "a direct send (a sign-in code) cannot be sent again: its text is not kept"
+    if row["masked_at"] is not None:
+        return ("the recipient's address is no longer kept (erased or past retention): it "
+                "cannot be sent again")
+    return None
+
+
 async def decide_unknown(ctx: Ctx, actor: Actor, delivery_id: uuid.UUID, data: DecisionIn
                          ) -> None:
     """Staff settle a delivery whose fate is ``unknown`` after checking the provider's own
@@ -368,13 +379,9 @@ async def decide_unknown(ctx: Ctx, actor: Actor, delivery_id: uuid.UUID, data: D
             raise NotFound("no such message")
         if row["status"] != "unknown":
             raise Conflict(f"the message is {row['status']}, not unknown: nothing to decide")
-        if data.decision == "resend":
-            if row["template_id"] is None:
-                raise Conflict("a direct send (a sign-in code) cannot be sent again: its text "
-                               "is not kept")
-            if row["masked_at"] is not None:
-                raise Conflict("the recipient's address is no longer kept (erased or past "
-                               "retention): it cannot be sent again")
+        refusal = resend_refusal(row) if data.decision == "resend" else None
+        if refusal is not None:
+            raise Conflict(refusal)
         detail = await store.delivery_detail(tx, delivery_id)
         assert detail is not None
         await delivery.decide(ctx, tx, detail, data.decision, now)

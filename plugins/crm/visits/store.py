@@ -129,20 +129,23 @@ async def of_agent(q: Queries, agent_id: uuid.UUID, status: str,
                    after: tuple[dt.datetime, uuid.UUID] | None, limit: int
                    ) -> list[dict[str, Any]]:
     """Visits of an advisor's leads in one status, soonest first (keyset pages)."""
-    sql = _VISIT + "WHERE l.agent_id = %s AND v.status = %s"
-    params: list[Any] = [agent_id, status]
-    if after is not None:
-        sql += " AND (v.starts_at, v.id) > (%s, %s)"
-        params += [after[0], after[1]]
-    return await q.fetch(sql + " ORDER BY v.starts_at, v.id LIMIT %s", (*params, limit))
+    return await _soonest(q, "l.agent_id", agent_id, status, after, limit)
 
 
 async def of_buyer(q: Queries, user_id: uuid.UUID, status: str,
                    after: tuple[dt.datetime, uuid.UUID] | None, limit: int
                    ) -> list[dict[str, Any]]:
     """Visits of a buyer (``buyer_user_id``) in one status, soonest first (keyset pages)."""
-    sql = _VISIT + "WHERE v.buyer_user_id = %s AND v.status = %s"
-    params: list[Any] = [user_id, status]
+    return await _soonest(q, "v.buyer_user_id", user_id, status, after, limit)
+
+
+async def _soonest(q: Queries, column: str, value: uuid.UUID, status: str,
+                   after: tuple[dt.datetime, uuid.UUID] | None, limit: int
+                   ) -> list[dict[str, Any]]:
+    """Visits whose ``column`` (this module's callers', never input) is ``value``, in one
+    status, soonest first, after the keyset position ``after``."""
+    sql = _VISIT + f"WHERE {column} = %s AND v.status = %s"
+    params: list[Any] = [value, status]
     if after is not None:
         sql += " AND (v.starts_at, v.id) > (%s, %s)"
         params += [after[0], after[1]]

@@ -10,11 +10,9 @@ from typing import Any
 
 import pytest
 
-import propmubi_plugins.auth
-import propmubi_plugins.notifications
 from propmubi.actors import Actor
 from propmubi.errors import Conflict, Forbidden
-from propmubi.testing import StandInAuth, csrf_of, make_staff, sign_in
+from propmubi.testing import csrf_of, make_staff, sign_in
 from propmubi.types import Principal
 from propmubi_plugins.notifications import api, delivery, service, store
 from propmubi_plugins.notifications.models import DecisionIn
@@ -23,7 +21,7 @@ from tests.plugins.notifications.conftest import attempts, deliveries, provider,
 from tests.plugins.notifications.test_reliability import (
     CALLER,
     SETTINGS,
-    SettlingProviders,
+    extra_plugins,  # noqa: F401  (the fixture: the settling providers)
     lead,
     ledger,
     requested,
@@ -32,12 +30,6 @@ from tests.plugins.notifications.test_reliability import (
 STAFF = Actor.staff(uuid.UUID(int=7))
 BUYER = Actor.user(Principal(subject=str(uuid.UUID(int=8)), roles=frozenset({"buyer"})))
 BASE = "/console/notifications/messages"
-
-
-@pytest.fixture
-def extra_plugins() -> list[Any]:
-    return [propmubi_plugins.auth, propmubi_plugins.notifications, StandInAuth(),
-            SettlingProviders()]
 
 
 @pytest.fixture
