@@ -54,12 +54,17 @@ class TestServers:
 
 def make_config(database_url: str, redis_url: str, key_prefix: str, **sections: dict[str, Any]
                 ) -> Config:
-    """A test configuration: given servers, quiet logs, no config file, no env overrides."""
+    """A test configuration: given servers, quiet logs, no config file, no env overrides.
+
+    Redis's bounds are generous: production's (0.1 s for caches, 1 s for sessions) are for a
+    Redis that hangs, and a loaded test machine (every core busy, a Redis per worker) can be
+    that slow to answer a healthy one. The tests of a hung Redis set their own bounds."""
     base = load_config(environ={}, use_default_path=False)
     config = base.evolve(
         app={"environment": "test"},
         database={"url": database_url, "pool_min": 0, "pool_max": 8},
-        redis={"url": redis_url, "key_prefix": key_prefix},
+        redis={"url": redis_url, "key_prefix": key_prefix, "fast_timeout": 5.0,
+               "record_timeout": 10.0},
         http={"port": 0, "access_log": False},
     )
     return config.evolve(**sections) if sections else config

@@ -58,10 +58,12 @@ def paused(server: EmbeddedRedis) -> Iterator[None]:
 
 @pytest.fixture
 def config(database_url: str, own_redis: EmbeddedRedis, redis_prefix: str) -> Any:
-    # The breaker's cooldown is short so the test sees it close again without a long wait.
+    # Production's bounds (make_config's are generous for loaded machines); the breaker's
+    # cooldown is short so the test sees it close again without a long wait.
     return make_config(database_url, own_redis.url(), redis_prefix,
                        plugins={"settings": {"auth": dict(AUTH_SETTINGS)}},
                        redis={"url": own_redis.url(), "key_prefix": redis_prefix,
+                              "fast_timeout": 0.1, "record_timeout": 1.0,
                               "breaker_cooldown": 2.0})
 
 
